@@ -1,0 +1,84 @@
+"""Every authorisation rule, as named checks.
+
+Views, the JSON API, templates and search filtering all ask these functions;
+nothing else decides who may see or change what.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kb.errors import PermissionDenied
+from kb.users import Role
+
+if TYPE_CHECKING:
+    from kb.users import User
+
+STAFF_ROLES = {Role.AGENT, Role.LEAD, Role.TRAINER, Role.ADMIN}
+EDITOR_ROLES = {Role.AGENT, Role.LEAD, Role.TRAINER, Role.ADMIN}
+REVIEWER_ROLES = {Role.LEAD, Role.ADMIN}
+
+
+def _role(actor) -> Role | None:
+    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return None
+    return Role(actor.role)
+
+
+def require(allowed: bool, message: str = "You are not allowed to do that.") -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def is_staff(actor: "User | None") -> bool:
+    return _role(actor) in STAFF_ROLES
+
+
+def can_manage_users(actor) -> bool:
+    return _role(actor) == Role.ADMIN
+
+
+def can_create_article(actor) -> bool:
+    return _role(actor) in EDITOR_ROLES
+
+
+def can_view_article(actor, article) -> bool:
+    """Published public articles are for everyone; everything else is for staff."""
+    if article.status == "published" and article.audience == "public":
+        return True
+    return is_staff(actor)
+
+
+def can_edit_article(actor, article) -> bool:
+    """Editors change live content; archived articles only come back through a reviewer."""
+    role = _role(actor)
+    if role in REVIEWER_ROLES:
+        return True
+    return role in EDITOR_ROLES and article.status != "archived"
+
+
+def can_review_article(actor, article=None) -> bool:
+    """Team leads and admins publish, return and archive articles."""
+    return _role(actor) in REVIEWER_ROLES
+
+
+def can_view_history(actor, article) -> bool:
+    return is_staff(actor)
+
+
+def can_vote_article(actor, article) -> bool:
+    return can_view_article(actor, article)
+
+
+def can_file_ticket(actor) -> bool:
+    return _role(actor) is not None
+
+
+def article_search_filters(actor) -> dict[str, set[str]]:
+    """The facet filter search must apply for this actor (see search.SearchEngine.query)."""
+    if is_staff(actor):
+        return {"status": {"published"}}
+    return {"status": {"published"}, "audience": {"public"}}
+
+
+def visible_audiences(actor) -> set[str]:
+    return {"public", "internal"} if is_staff(actor) else {"public"}

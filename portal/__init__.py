@@ -1,0 +1,48 @@
+"""The web shell: one factory that only wires extensions, blueprints and commands."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from portal.config import ConfigError, Settings, resolve
+
+__all__ = ["create_app", "ConfigError"]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. ``config`` overrides the environment (tests pass paths and flags)."""
+    app = Flask(__name__, instance_relative_config=False)
+    settings = Settings.from_env()
+    overrides = dict(config or {})
+    if "INSTANCE_PATH" in overrides:
+        settings.INSTANCE_PATH = overrides["INSTANCE_PATH"]
+    default_instance = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instance")
+    app.config.update(resolve(settings, default_instance))
+    app.config.update(overrides)
+    app.instance_path = app.config["INSTANCE_PATH"]
+
+    from portal import auth, admin, articles, health, i18n, intake, search_ext, security, errors
+    from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from kb.db import configure_sqlite
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
+                     render_as_batch=True)
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    security.init_app(app, login_manager)
+    search_ext.init_app(app)
+    errors.init_app(app)
+    i18n.init_app(app)
+
+    for bp in (health.bp, auth.bp, admin.bp, articles.bp, intake.bp):
+        app.register_blueprint(bp)
+
+    from portal.cli import register_cli
+    register_cli(app)
+    return app

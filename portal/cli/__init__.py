@@ -1,0 +1,12 @@
+"""Command-line interface: thin wrappers over the same kb services, grouped by domain."""
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from portal.cli import kb, search, setup, users
+
+    app.cli.add_command(users.group)
+    app.cli.add_command(search.group)
+    app.cli.add_command(kb.group)
+    app.cli.add_command(setup.setup_command)
+    app.cli.add_command(setup.demo_group)

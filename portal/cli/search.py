@@ -1,0 +1,104 @@
+"""`flask search reindex|verify|work|eval`: the index's maintenance commands."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from kb import indexing
+from portal.extensions import db
+from portal.search_ext import engine, holder
+
+group = AppGroup("search", help="Search index: rebuild, check, process jobs, evaluate.")
+
+
+@group.command("reindex")
+@click.option("--fresh", is_flag=True, help="Start over instead of resuming an interrupted rebuild.")
+def reindex(fresh: bool) -> None:
+    """Rebuild the whole index from the database (resumable; search keeps answering meanwhile)."""
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=max(total, 1), label="Indexing articles", show_pos=True, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        n = indexing.reindex(db.session, engine(), resume=not fresh, progress=progress, commit=db.session.commit)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"Indexed {n} articles.")
+
+
+@group.command("verify")
+@click.option("--repair", is_flag=True, help="Enqueue index jobs for every drifted article and apply them.")
+def verify(repair: bool) -> None:
+    """Report drift between the database and the index; exit 1 if there is any."""
+    drift = indexing.verify(db.session, engine())
+    click.echo(f"missing: {len(drift.missing)}  stale: {len(drift.stale)}  extra: {len(drift.extra)}  "
+               f"pending jobs: {drift.pending_jobs}")
+    for label, items in (("missing", drift.missing), ("stale", drift.stale), ("extra", drift.extra)):
+        if items:
+            click.echo(f"  {label}: {', '.join(map(str, items[:20]))}{' ...' if len(items) > 20 else ''}")
+    if drift.clean:
+        click.echo("Index is consistent with the database.")
+        return
+    if repair:
+        n = indexing.repair(db.session, drift)
+        db.session.commit()
+        while indexing.process_jobs(db.session, engine()):
+            db.session.commit()
+        click.echo(f"Repaired {n} articles.")
+        return
+    click.echo("Run `flask search verify --repair` (or `flask search reindex`) to fix it.")
+    sys.exit(1)
+
+
+@group.command("work")
+@click.option("--once", is_flag=True, help="Process what is pending, then exit.")
+def work(once: bool) -> None:
+    """Apply pending index jobs (the embedded default also does this in-process)."""
+    import time
+
+    total = 0
+    while True:
+        n = indexing.process_jobs(db.session, engine())
+        db.session.commit()
+        total += n
+        if not n:
+            if once:
+                break
+            time.sleep(2)
+    click.echo(f"Processed {total} jobs.")
+
+
+@group.command("eval")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate(dataset_dir: str, mode: str, as_json: bool) -> None:
+    """Evaluate retrieval on a BEIR-layout data set (corpus.jsonl, queries.jsonl, qrels/test.tsv)."""
+    from search.evaluation import run_eval
+
+    h = holder()
+    embedder = h.embedder() if mode != "keyword" else _keyword_embedder()
+    result = run_eval(dataset_dir, mode=mode, embedder=embedder, config=h.config())
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"mode       {result['mode']}")
+    for key in ("ndcg@10", "recall@5", "recall@10", "mrr@10"):
+        click.echo(f"{key:10} {result[key]:.4f}")
+    click.echo(f"queries    {result['queries']}")
+    click.echo(f"latency    p50 {result['latency_ms']['p50']:.1f} ms, p95 {result['latency_ms']['p95']:.1f} ms")
+
+
+def _keyword_embedder():
+    """Keyword mode never embeds; a hash embedder keeps the run fast and model-free."""
+    from search import HashEmbedder
+    return HashEmbedder()

@@ -1,0 +1,78 @@
+"""`flask setup` (first-run set-up used by `make run`) and `flask demo load`."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import func, select
+
+from kb import indexing
+from kb.articles_models import Article
+from kb.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
+from kb.taxonomy import seed_taxonomy
+from kb.users import count_users
+from portal.extensions import db
+from portal.search_ext import engine
+
+demo_group = AppGroup("demo", help="Demo data.")
+
+
+def _bar(label: str):
+    state = {}
+
+    def progress(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=max(total, 1), label=label, show_pos=True, file=sys.stderr)
+            state["bar"].__enter__()
+        bar = state["bar"]
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+    return progress
+
+
+def _load_demo() -> None:
+    report = load_demo(db.session, progress=_bar("Importing demo articles"))
+    db.session.commit()
+    click.echo(f"Demo data: {report.created} articles created, {report.updated} updated, "
+               f"{len(report.errors)} rejected.")
+    for where, message in report.errors:
+        click.echo(f"  {where}: {message}", err=True)
+
+
+@demo_group.command("load")
+def demo_load() -> None:
+    """Load the demo users and articles (safe to run twice)."""
+    _load_demo()
+
+
+def print_logins() -> None:
+    click.echo("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+    for email, name, role, _locale in DEMO_USERS:
+        click.echo(f"  {role:10} {email:28} {name}")
+
+
+@click.command("setup")
+@click.option("--no-demo", is_flag=True, help="Do not load demo data into an empty database.")
+@with_appcontext
+def setup_command(no_demo: bool) -> None:
+    """Apply migrations; on an empty database load the demo data; build the index if it is missing."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    seed_taxonomy(db.session)
+    db.session.commit()
+    if count_users(db.session) == 0 and not no_demo:
+        _load_demo()
+    articles = db.session.scalar(select(func.count(Article.id))) or 0
+    eng = engine()
+    if articles and eng.count() == 0:
+        n = indexing.reindex(db.session, eng, progress=_bar("Building the search index"), commit=db.session.commit)
+        click.echo(f"Search index built: {n} articles.")
+    else:
+        while indexing.process_jobs(db.session, eng):
+            db.session.commit()
+        db.session.commit()
+    if not no_demo:
+        print_logins()

@@ -1,0 +1,144 @@
+"""Typed configuration read from ``HELPDESK_*`` environment variables.
+
+A wrong value fails at start with a message naming the variable, instead of a
+confusing error on the first request that happens to need it.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PREFIX = "HELPDESK_"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{PREFIX}{name}={raw!r}: expected true or false")
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: expected a number") from None
+    if value < 0:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: must not be negative")
+    return value
+
+
+def _choice(options: tuple[str, ...]):
+    def parse(name: str, raw: str) -> str:
+        if raw not in options:
+            raise ConfigError(f"{PREFIX}{name}={raw!r}: expected one of {', '.join(options)}")
+        return raw
+    return parse
+
+
+def _str(name: str, raw: str) -> str:
+    return raw
+
+
+@dataclass
+class Settings:
+    """Every setting, its default and its parser. Documented in .env.example."""
+
+    INSTANCE_PATH: str = ""
+    DATABASE_URL: str = ""
+    SECRET_KEY: str = ""
+    INDEX_PATH: str = ""
+    UPLOAD_PATH: str = ""
+    EMBEDDING_MODEL: str = ""  # "" = bundled all-MiniLM-L6-v2, "hash" = test embedder, else a path
+    WORKER: str = field(default="thread", metadata={"parse": _choice(("thread", "off"))})
+    SEARCH_KEYWORD_WEIGHT: float = field(default=1.0, metadata={"parse": _float})
+    SEARCH_SEMANTIC_WEIGHT: float = field(default=1.0, metadata={"parse": _float})
+    MAX_QUERY_CHARS: int = field(default=1000, metadata={"parse": lambda n, r: _int(n, r, 10)})
+    SUGGEST_LIMIT: int = field(default=5, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    LOGIN_RATE_LIMIT: str = "10 per minute"
+    SUGGEST_RATE_LIMIT: str = "120 per minute"
+    RATELIMIT_STORAGE_URI: str = "memory://"
+    SESSION_COOKIE_SECURE: bool = field(default=False, metadata={"parse": _bool})
+    DEFAULT_LOCALE: str = field(default="en", metadata={"parse": _choice(("en", "zh"))})
+    DEFLECTION_WINDOW_DAYS: int = field(default=7, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    MAX_IMPORT_MB: int = field(default=50, metadata={"parse": lambda n, r: _int(n, r, 1)})
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name)
+            if raw is None:
+                continue
+            parse = f.metadata.get("parse", _str)
+            values[f.name] = parse(f.name, raw)
+        return cls(**values)
+
+
+def resolve(settings: Settings, default_instance: str) -> dict:
+    """Fill the paths that depend on the instance folder and produce Flask config."""
+    instance = Path(settings.INSTANCE_PATH or default_instance).resolve()
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{PREFIX}INSTANCE_PATH={str(instance)!r}: cannot create it ({exc.strerror})") from None
+    database_url = settings.DATABASE_URL or f"sqlite:///{instance / 'helpdesk.db'}"
+    if "://" not in database_url:
+        raise ConfigError(f"{PREFIX}DATABASE_URL={database_url!r}: expected a URL such as sqlite:///path or postgresql://...")
+    model = settings.EMBEDDING_MODEL
+    if model and model != "hash" and not Path(model).exists():
+        raise ConfigError(f"{PREFIX}EMBEDDING_MODEL={model!r}: no such folder (use a sentence-transformers model path, or leave empty for the bundled model)")
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": settings.SECRET_KEY or _instance_secret(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INDEX_PATH": settings.INDEX_PATH or str(instance / "index"),
+        "UPLOAD_PATH": settings.UPLOAD_PATH or str(instance / "uploads"),
+        "EMBEDDING_MODEL": model,
+        "WORKER": settings.WORKER,
+        "SEARCH_KEYWORD_WEIGHT": settings.SEARCH_KEYWORD_WEIGHT,
+        "SEARCH_SEMANTIC_WEIGHT": settings.SEARCH_SEMANTIC_WEIGHT,
+        "MAX_QUERY_CHARS": settings.MAX_QUERY_CHARS,
+        "SUGGEST_LIMIT": settings.SUGGEST_LIMIT,
+        "LOGIN_RATE_LIMIT": settings.LOGIN_RATE_LIMIT,
+        "SUGGEST_RATE_LIMIT": settings.SUGGEST_RATE_LIMIT,
+        "RATELIMIT_STORAGE_URI": settings.RATELIMIT_STORAGE_URI,
+        "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
+        "BABEL_DEFAULT_LOCALE": settings.DEFAULT_LOCALE,
+        "DEFLECTION_WINDOW_DAYS": settings.DEFLECTION_WINDOW_DAYS,
+        "MAX_CONTENT_LENGTH": settings.MAX_IMPORT_MB * 1024 * 1024,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+
+
+def _instance_secret(instance: Path) -> str:
+    """Generate the secret key once and keep it in the instance folder (mode 600)."""
+    path = instance / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,57 @@
+"""Helpful error pages (HTML for people, JSON for /api) and kb errors mapped to statuses."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from kb.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "Please log in to continue.",
+    403: "You do not have access to this page.",
+    404: "We could not find that page.",
+    405: "That action is not allowed here.",
+    409: "That change conflicts with the current state.",
+    413: "The upload is too large.",
+    429: "Too many attempts. Please wait a minute and try again.",
+    500: "Something went wrong on our side. Nothing you entered was lost; please try again.",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(status: int, message: str | None = None):
+    text = message or _(MESSAGES.get(status, "Error"))
+    if wants_json():
+        return jsonify({"error": {"status": status, "message": text}}), status
+    return render_template("errors/error.html", status=status, message=text), status
+
+
+def init_app(app: Flask) -> None:
+    for status in MESSAGES:
+        app.register_error_handler(status, lambda e, s=status: error_response(s, getattr(e, "description", None)
+                                                                             if s in (400, 413) else None))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return error_response(400, _("Your form expired or was sent from another site. Reload the page and try again."))
+
+    @app.errorhandler(NotFound)
+    def kb_not_found(e):
+        return error_response(404, str(e) or None)
+
+    @app.errorhandler(PermissionDenied)
+    def kb_denied(e):
+        return error_response(403, str(e) or None)
+
+    @app.errorhandler(ValidationError)
+    def kb_invalid(e):
+        return error_response(400, str(e))
+
+    @app.errorhandler(InvalidTransition)
+    def kb_transition(e):
+        return error_response(409, str(e))

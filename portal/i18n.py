@@ -1,0 +1,26 @@
+"""Language choice: the user's setting, then the session, then the browser's Accept-Language."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, redirect, request, session, url_for
+from flask_babel import get_locale
+
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+
+
+def select_locale() -> str:
+    from portal.security import actor
+
+    user = actor()
+    if user is not None and user.locale in LANGUAGES:
+        return user.locale
+    if session.get("lang") in LANGUAGES:
+        return session["lang"]
+    return request.accept_languages.best_match(list(LANGUAGES), default=current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def current_lang() -> str:
+    return "zh" if str(get_locale()).startswith("zh") else "en"
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_lang=current_lang)

@@ -1,0 +1,105 @@
+"""The search engine as an app extension, and the in-process index worker.
+
+The engine (and the embedding model inside it) is built on first use, not at
+start-up. In the embedded default a daemon thread applies index jobs; it is
+woken after every commit and also polls, so nothing waits on a lost wake-up.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from search import SearchConfig, SearchEngine, load_embedder
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 2.0
+
+
+class SearchHolder:
+    def __init__(self, app: Flask):
+        self.app = app
+        self._engine: SearchEngine | None = None
+        self._embedder = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def config(self) -> SearchConfig:
+        c = self.app.config
+        return SearchConfig(max_query_chars=c["MAX_QUERY_CHARS"], keyword_weight=c["SEARCH_KEYWORD_WEIGHT"],
+                            semantic_weight=c["SEARCH_SEMANTIC_WEIGHT"])
+
+    def embedder(self):
+        if self._embedder is None:
+            self._embedder = load_embedder(self.app.config["EMBEDDING_MODEL"] or None)
+        return self._embedder
+
+    @property
+    def engine(self) -> SearchEngine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = SearchEngine(self.app.config["INDEX_PATH"], self.embedder(), self.config())
+        return self._engine
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start_worker(self) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="index-worker", daemon=True)
+                self._worker.start()
+
+    def _run(self) -> None:
+        from kb.indexing import process_jobs
+        from portal.extensions import db
+
+        while True:
+            try:
+                with self.app.app_context():
+                    engine = self.engine
+                    while process_jobs(db.session, engine):
+                        db.session.commit()
+                    db.session.commit()
+            except Exception:  # noqa: BLE001 - keep the worker alive; the job records the error
+                log.exception("index worker: job batch failed; it will be retried")
+                with self.app.app_context():
+                    db.session.commit()  # keep attempts/last_error written by process_jobs
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+
+
+def holder() -> SearchHolder:
+    return current_app.extensions["helpdesk_search"]
+
+
+def engine() -> SearchEngine:
+    return holder().engine
+
+
+def init_app(app: Flask) -> None:
+    h = SearchHolder(app)
+    app.extensions["helpdesk_search"] = h
+
+    if app.config["WORKER"] == "thread":
+        @event.listens_for(Session, "after_commit")
+        def _wake_worker(_session):
+            h.wake()
+
+        @app.before_request
+        def _ensure_worker():
+            h.start_worker()

@@ -1,0 +1,141 @@
+"""Shared fixtures: an app built from the factory per test, fresh SQLite file and index,
+the fast deterministic embedder, and factories for users and articles."""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from kb.articles_models import Article, Tag  # noqa: E402
+from kb.jobs import enqueue  # noqa: E402
+from kb.taxonomy import get_category, seed_taxonomy  # noqa: E402
+from kb.users import create_user  # noqa: E402
+from portal import create_app  # noqa: E402
+from portal.extensions import db as _db  # noqa: E402
+
+PASSWORD = "correct-horse-battery"
+_seq = itertools.count(1)
+
+
+def make_app(tmp_path, **overrides):
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+        "INDEX_PATH": str(tmp_path / "index"),
+        "EMBEDDING_MODEL": "hash",
+        "WORKER": "off",
+        "SECRET_KEY": "test-secret",
+        "RATELIMIT_ENABLED": False,
+        "WTF_CSRF_ENABLED": False,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    with app.app_context():
+        _db.create_all()
+        seed_taxonomy(_db.session)
+        _db.session.commit()
+        yield app
+        _db.session.remove()
+        app.extensions["helpdesk_search"].close()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def session(db):
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def csrf_app(app):
+    """The same app with CSRF protection switched on, for the tests that prove it is enforced.
+
+    Flask-WTF reads the flag per request, so the other fixtures (session, make_user, ...)
+    keep working against the same database."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield app
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+@pytest.fixture
+def make_user(session):
+    def factory(role="requester", email=None, name=None, locale=None, password=PASSWORD):
+        n = next(_seq)
+        user = create_user(session, None, email=email or f"{role}{n}@example.test", name=name or f"{role.title()} {n}",
+                           password=password, role=role, locale=locale)
+        session.commit()
+        return user
+    return factory
+
+
+@pytest.fixture
+def make_article(session):
+    """Insert an article row directly (services are tested on their own) and enqueue its index job."""
+    def factory(title="How to reset your password", body="Open the self-service page and choose Reset.",
+                category="access", subcategory=None, tags=(), audience="public", status="published",
+                lang="en", author=None):
+        cat = get_category(session, category)
+        sub = get_category(session, subcategory) if subcategory else None
+        tag_rows = []
+        for name in tags:
+            tag = session.query(Tag).filter_by(name=name).one_or_none() or Tag(name=name)
+            tag_rows.append(tag)
+        article = Article(title=title, body=body, category=cat, subcategory=sub, tags=tag_rows, audience=audience,
+                          status=status, lang=lang, author=author)
+        session.add(article)
+        session.flush()
+        enqueue(session, "index_article", article.id)
+        session.commit()
+        return article
+    return factory
+
+
+@pytest.fixture
+def index_now(app, session):
+    """Apply pending index jobs synchronously (the worker thread is off in tests)."""
+    from kb.indexing import process_jobs
+    from portal.search_ext import engine
+
+    def run():
+        n = 0
+        while (m := process_jobs(session, engine())):
+            n += m
+            session.commit()
+        return n
+    return run
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def login(client):
+    def do(user, password=PASSWORD):
+        resp = client.post("/login", data={"email": user.email, "password": password})
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+        return user
+    return do
