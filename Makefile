@@ -48,8 +48,9 @@ run: setup
 test: install-dev
 	$(BIN)/python -m pytest
 
-bench: install-dev
-	$(BIN)/python bench/run_all.py
+bench: install
+	$(BIN)/python bench/index_throughput.py --n 300
+	$(BIN)/python bench/suggest_latency.py --articles 10000 --requests 500
 
 eval: install
 	@for mode in keyword semantic hybrid; do $(BIN)/flask search eval ../shared/datasets/stackfaq --mode $$mode; done

@@ -73,6 +73,16 @@ def can_file_ticket(actor) -> bool:
     return _role(actor) is not None
 
 
+def can_view_ticket(actor, ticket) -> bool:
+    """A ticket is for its requester and the support staff."""
+    return _role(actor) is not None and (ticket.requester_id == actor.id or is_staff(actor))
+
+
+def can_view_intake_stats(actor) -> bool:
+    """Deflection figures are for team leads and admins."""
+    return _role(actor) in REVIEWER_ROLES
+
+
 def article_search_filters(actor) -> dict[str, set[str]]:
     """The facet filter search must apply for this actor (see search.SearchEngine.query)."""
     if is_staff(actor):

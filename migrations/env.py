@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+import kb.models  # noqa: F401  (registers every table on the metadata)
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config

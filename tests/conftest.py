@@ -38,9 +38,22 @@ def make_app(tmp_path, **overrides):
     return create_app(config)
 
 
+def _fresh_request_globals(app):
+    """The fixture keeps one app context open (for ``session``), and Flask reuses it for
+    test requests, so ``g`` would outlive a request. Real requests each get a fresh ``g``;
+    drop the per-request caches (CSRF token, logged-in user) to behave the same."""
+    from flask import g
+
+    @app.teardown_request
+    def _clear(_exc):
+        for key in ("csrf_token", "_login_user"):
+            g.pop(key, None)
+
+
 @pytest.fixture
 def app(tmp_path):
     app = make_app(tmp_path)
+    _fresh_request_globals(app)
     with app.app_context():
         _db.create_all()
         seed_taxonomy(_db.session)

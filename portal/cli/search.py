@@ -87,7 +87,11 @@ def evaluate(dataset_dir: str, mode: str, as_json: bool) -> None:
 
     h = holder()
     embedder = h.embedder() if mode != "keyword" else _keyword_embedder()
-    result = run_eval(dataset_dir, mode=mode, embedder=embedder, config=h.config())
+    try:
+        result = run_eval(dataset_dir, mode=mode, embedder=embedder, config=h.config())
+    except (OSError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"Cannot evaluate {dataset_dir}: {type(exc).__name__}: {exc}. "
+                                   "Expected corpus.jsonl, queries.jsonl and qrels/test.tsv (BEIR layout).") from None
     if as_json:
         click.echo(json.dumps(result))
         return

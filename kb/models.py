@@ -1,0 +1,2 @@
+"""Imports every model module so ``Base.metadata`` is complete (migrations, create_all)."""
+from kb import articles_models, intake_models, jobs, taxonomy, tickets, users  # noqa: F401
