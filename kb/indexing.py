@@ -118,6 +118,9 @@ def reindex(session: Session, engine: SearchEngine, *, resume: bool = True,
     for job in session.scalars(select(jobs.Job).where(jobs.Job.done_at.is_(None), jobs.Job.id <= high_water)):
         job.done_at = now
     session.flush()
+    # Jobs the worker applied to the old generation while this one was being built are
+    # not in it if their article had already been passed: find them by content hash.
+    repair(session, verify(session, engine))
     if commit:
         commit()
     return done

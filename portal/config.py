@@ -69,8 +69,9 @@ class Settings:
     UPLOAD_PATH: str = ""
     EMBEDDING_MODEL: str = ""  # "" = bundled all-MiniLM-L6-v2, "hash" = test embedder, else a path
     WORKER: str = field(default="thread", metadata={"parse": _choice(("thread", "off"))})
-    SEARCH_KEYWORD_WEIGHT: float = field(default=1.0, metadata={"parse": _float})
+    SEARCH_KEYWORD_WEIGHT: float = field(default=0.25, metadata={"parse": _float})
     SEARCH_SEMANTIC_WEIGHT: float = field(default=1.0, metadata={"parse": _float})
+    SEARCH_FUSION: str = field(default="relative", metadata={"parse": _choice(("relative", "rrf"))})
     MAX_QUERY_CHARS: int = field(default=1000, metadata={"parse": lambda n, r: _int(n, r, 10)})
     SUGGEST_LIMIT: int = field(default=5, metadata={"parse": lambda n, r: _int(n, r, 1)})
     LOGIN_RATE_LIMIT: str = "10 per minute"
@@ -117,6 +118,7 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "WORKER": settings.WORKER,
         "SEARCH_KEYWORD_WEIGHT": settings.SEARCH_KEYWORD_WEIGHT,
         "SEARCH_SEMANTIC_WEIGHT": settings.SEARCH_SEMANTIC_WEIGHT,
+        "SEARCH_FUSION": settings.SEARCH_FUSION,
         "MAX_QUERY_CHARS": settings.MAX_QUERY_CHARS,
         "SUGGEST_LIMIT": settings.SUGGEST_LIMIT,
         "LOGIN_RATE_LIMIT": settings.LOGIN_RATE_LIMIT,

@@ -31,7 +31,7 @@ class SearchHolder:
     def config(self) -> SearchConfig:
         c = self.app.config
         return SearchConfig(max_query_chars=c["MAX_QUERY_CHARS"], keyword_weight=c["SEARCH_KEYWORD_WEIGHT"],
-                            semantic_weight=c["SEARCH_SEMANTIC_WEIGHT"])
+                            semantic_weight=c["SEARCH_SEMANTIC_WEIGHT"], fusion=c["SEARCH_FUSION"])
 
     def embedder(self):
         if self._embedder is None:
@@ -45,6 +45,12 @@ class SearchHolder:
                 if self._engine is None:
                     self._engine = SearchEngine(self.app.config["INDEX_PATH"], self.embedder(), self.config())
         return self._engine
+
+    def engine_for_rebuild(self) -> SearchEngine:
+        """An engine that opens even if the index was built by another model or schema,
+        so that a reindex can replace it (queries on it still refuse until then)."""
+        self.close()
+        return SearchEngine(self.app.config["INDEX_PATH"], self.embedder(), self.config(), allow_mismatch=True)
 
     @property
     def loaded(self) -> bool:

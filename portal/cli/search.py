@@ -28,7 +28,8 @@ def reindex(fresh: bool) -> None:
         bar.update(done - bar.pos)
 
     try:
-        n = indexing.reindex(db.session, engine(), resume=not fresh, progress=progress, commit=db.session.commit)
+        n = indexing.reindex(db.session, holder().engine_for_rebuild(), resume=not fresh, progress=progress,
+                             commit=db.session.commit)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

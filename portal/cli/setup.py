@@ -13,7 +13,8 @@ from kb.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from kb.taxonomy import seed_taxonomy
 from kb.users import count_users
 from portal.extensions import db
-from portal.search_ext import engine
+from portal.search_ext import engine, holder
+from search import IndexMismatchError
 
 demo_group = AppGroup("demo", help="Demo data.")
 
@@ -66,8 +67,14 @@ def setup_command(no_demo: bool) -> None:
     if count_users(db.session) == 0 and not no_demo:
         _load_demo()
     articles = db.session.scalar(select(func.count(Article.id))) or 0
-    eng = engine()
-    if articles and eng.count() == 0:
+    try:
+        eng = engine()
+        rebuild = bool(articles) and eng.count() == 0
+    except IndexMismatchError as exc:
+        click.echo(f"{exc} Rebuilding it now.", err=True)
+        rebuild = True
+    if rebuild:
+        eng = holder().engine_for_rebuild()
         n = indexing.reindex(db.session, eng, progress=_bar("Building the search index"), commit=db.session.commit)
         click.echo(f"Search index built: {n} articles.")
     else:

@@ -158,3 +158,45 @@ def test_search_cli_reindex_verify(app, session, make_article):
     assert "Indexed 3 articles" in result.output
     verify = runner.invoke(args=["search", "verify"])
     assert verify.exit_code == 0 and "consistent" in verify.output
+
+
+def test_reindex_replaces_an_index_built_by_another_model(app, session, make_article):
+    make_article(title="Printer paper jam")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["search", "reindex"]).exit_code == 0
+    app.extensions["helpdesk_search"].close()
+    for manifest in Path(app.config["INDEX_PATH"]).rglob("manifest.json"):
+        data = json.loads(manifest.read_text())
+        data["embedder"] = "another-model"
+        manifest.write_text(json.dumps(data))
+    verify = runner.invoke(args=["search", "verify"])
+    assert verify.exit_code != 0 and "reindex" in str(verify.exception or verify.output)
+    result = runner.invoke(args=["search", "reindex"])
+    assert result.exit_code == 0, result.output
+    app.extensions["helpdesk_search"].close()
+    assert runner.invoke(args=["search", "verify"]).exit_code == 0
+
+
+def test_edit_applied_during_a_rebuild_is_not_lost(session, engine, make_article, monkeypatch, index_now):
+    first = make_article(title="Old title of the first article")
+    for i in range(indexing.BATCH + 3):
+        make_article(title=f"Filler {i}")
+    index_now()
+    real_load = indexing._load
+    calls = {"n": 0}
+
+    def edit_between_batches(s, ids):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first batch (with `first`) is already in the new generation
+            first.title = "Brand new title"
+            jobs.enqueue(s, "index_article", first.id)
+            indexing.process_jobs(s, engine)  # the worker applies it to the live (old) generation
+        return real_load(s, ids)
+
+    monkeypatch.setattr(indexing, "_load", edit_between_batches)
+    indexing.reindex(session, engine)
+    session.commit()
+    monkeypatch.undo()
+    index_now()
+    assert indexing.verify(session, engine).clean
+    assert titles(session, engine, "brand new title")[0] == "Brand new title"
