@@ -22,7 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(overrides)
     app.instance_path = app.config["INSTANCE_PATH"]
 
-    from portal import auth, admin, articles, health, i18n, intake, search_ext, security, errors
+    from portal import auth, admin, articles, health, i18n, intake, search_ext, security, errors, tickets
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
     from kb.db import configure_sqlite
 
@@ -40,7 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.init_app(app)
     i18n.init_app(app)
 
-    for bp in (health.bp, auth.bp, admin.bp, articles.bp, intake.bp):
+    for bp in (health.bp, auth.bp, admin.bp, articles.bp, intake.bp, tickets.bp):
         app.register_blueprint(bp)
 
     from portal.cli import register_cli

@@ -48,7 +48,10 @@ def login():
             db.session.rollback()
             flash(_("The email or password is not right."), "error")
             return render_template("auth/login.html", form=form), 401
+        intake_tokens = session.get("intake_tokens")  # this browser's help sessions survive the login
         session.clear()  # a fresh session on login: no fixation
+        if intake_tokens:
+            session["intake_tokens"] = intake_tokens
         login_user(user, remember=form.remember.data)
         db.session.commit()
         return redirect(safe_next(request.args.get("next")))

@@ -44,10 +44,10 @@ def _fresh_request_globals(app):
     drop the per-request caches (CSRF token, logged-in user) to behave the same."""
     from flask import g
 
-    @app.teardown_request
-    def _clear(_exc):
+    def _clear():
         for key in ("csrf_token", "_login_user"):
             g.pop(key, None)
+    app.before_request_funcs.setdefault(None, []).insert(0, _clear)
 
 
 @pytest.fixture

@@ -1,0 +1,6 @@
+"""Get help: search-first intake, honest deflection, and the deflection report."""
+from flask import Blueprint
+
+bp = Blueprint("intake", __name__)
+
+from portal.intake import api, views  # noqa: E402,F401  (routes register on bp)
