@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export FLASK_APP := wsgi
 
-.PHONY: run test setup install install-dev translations browser bench eval clean help
+.PHONY: run test setup install install-dev translations translations-update browser bench eval clean help
 
 help:
 	@echo "make run    set up (venv, pinned install, migrations, demo data, index) and serve on http://$(HOST):$(PORT)"
@@ -33,11 +33,14 @@ install: $(VENV)/.installed translations
 install-dev: $(VENV)/.installed-dev translations browser
 
 translations: $(VENV)/.installed
-	@$(BIN)/pybabel compile --use-fuzzy -q -d portal/translations
+	@$(BIN)/pybabel compile -d portal/translations
 
-# Debian's Chromium for the browser tests (Playwright cannot download a browser here).
+# Debian's Chromium for the browser tests (Playwright cannot download a browser here),
+# and a CJK font so screenshots of the Chinese interface show characters, not boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "wenquanyi" || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei; }
 
 setup: install
 	$(BIN)/flask setup
@@ -57,3 +60,8 @@ eval: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# After changing UI text: extract the messages and merge them into the catalogues.
+translations-update: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations

@@ -21,6 +21,8 @@ reviewers (``permissions.can_edit_article``).
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -66,12 +68,16 @@ class ArticleFields:
 
 
 # ----------------------------------------------------------------- validation
+TAG_SEPARATORS = re.compile(r"[,，、;；]")
+
+
 def normalize_tags(tags) -> tuple[str, ...]:
-    """Lowercase, trimmed, inner spaces collapsed, de-duplicated in order. Accepts a list or "a, b"."""
+    """Lowercase, trimmed, inner spaces collapsed, de-duplicated in order. Accepts a list or
+    "a, b" (the Chinese comma and enumeration comma separate too: "打印机，卡纸、扫描")."""
     if tags is None:
         return ()
     if isinstance(tags, str):
-        tags = tags.split(",")
+        tags = TAG_SEPARATORS.split(tags)
     out: list[str] = []
     for raw in tags:
         name = " ".join(str(raw).split()).lower()

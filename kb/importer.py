@@ -149,9 +149,26 @@ def _file_record(path: Path, label: str) -> _Record:
         return _Record(label, error=str(exc))
     if path.suffix.lower() in HTML_SUFFIXES:
         body = html_to_markdown(body)
-    meta["body"] = body
+    meta["title"], meta["body"] = title_from_heading(meta.get("title"), body)
     meta.setdefault("source_id", "file:" + label)  # a folder re-imported keeps its records by path
     return _Record(label, data=meta)
+
+
+_LEADING_H1 = re.compile(r"\A\s*#[ \t]+(?P<title>[^\n]+?)[ \t#]*(?:\n|\Z)")
+
+
+def title_from_heading(title: str | None, body: str) -> tuple[str | None, str]:
+    """Files exported from wikis usually open with ``# Title``. The page shows the title
+    already, so a leading H1 that repeats it is dropped, and it supplies a missing title."""
+    match = _LEADING_H1.match(body)
+    if not match:
+        return title, body
+    heading = match.group("title").strip()
+    if not title:
+        return heading, body[match.end():].lstrip("\n")
+    if heading.casefold() == title.strip().casefold():
+        return title, body[match.end():].lstrip("\n")
+    return title, body
 
 
 def _records(path: Path) -> list[_Record]:

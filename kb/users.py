@@ -21,14 +21,6 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-ROLE_LABELS = {
-    Role.REQUESTER: "Requester",
-    Role.AGENT: "Agent",
-    Role.LEAD: "Team lead",
-    Role.TRAINER: "Trainer",
-    Role.ADMIN: "Admin",
-}
-
 LOCALES = ("en", "zh")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8

@@ -11,8 +11,9 @@ from wtforms.validators import DataRequired, Length
 
 from kb import permissions
 from kb.errors import ValidationError
-from kb.users import ROLE_LABELS, Role, User, create_user, update_user
+from kb.users import Role, User, create_user, update_user
 from portal.extensions import db
+from portal.i18n import role_label
 from portal.security import actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -20,7 +21,7 @@ PER_PAGE = 25
 
 
 def _role_choices():
-    return [(r.value, _(ROLE_LABELS[r])) for r in Role]
+    return [(r.value, role_label(r.value)) for r in Role]
 
 
 class NewUserForm(FlaskForm):

@@ -3,8 +3,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
+ROLE_NAMES = {"requester": _l("Requester"), "agent": _l("Agent"), "lead": _l("Team lead"),
+              "trainer": _l("Trainer"), "admin": _l("Admin")}
+
+
+def role_label(role: str) -> str:
+    return str(ROLE_NAMES.get(role, role))
 
 
 def select_locale() -> str:
@@ -23,4 +30,4 @@ def current_lang() -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_lang=current_lang)
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_lang=current_lang, role_label=role_label)

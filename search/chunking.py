@@ -88,15 +88,18 @@ def chunk_text(text: str, chunk_words: int = 120, overlap: int = 30) -> list[str
 
 
 def document_chunks(title: str, body: str, tags=(), chunk_words: int = 120,
-                    overlap: int = 30) -> list[str]:
-    """Texts to embed for one document: title (+tags) prepended to each window.
+                    overlap: int = 30) -> list[tuple[str, str]]:
+    """(text to embed, passage to show) for each window of one document.
 
-    Always returns at least one text, so every document has a vector.
+    The title (+tags) is prepended to the embedded text so each chunk keeps its
+    context, but it is not part of the passage a snippet is cut from (the page
+    shows the title already). Always returns at least one entry, so every
+    document has a vector.
     """
     head = title.strip()
     if tags:
         head = f"{head} ({', '.join(tags)})" if head else ", ".join(tags)
     windows = chunk_text(plain_text(body), chunk_words, overlap)
     if not windows:
-        return [head or " "]
-    return [f"{head}. {w}" if head else w for w in windows]
+        return [(head or " ", "")]
+    return [(f"{head}. {w}" if head else w, w) for w in windows]

@@ -47,14 +47,14 @@ def embed_documents(docs: Sequence[Document], embedder: Embedder,
     latest = list({d.id: d for d in docs}.values())
     chunk_lists = [document_chunks(d.title, d.body, d.tags, config.chunk_words,
                                    config.chunk_overlap) for d in latest]
-    flat = [(i, text) for i, chunks in enumerate(chunk_lists) for text in chunks]
+    flat = [(i, text) for i, chunks in enumerate(chunk_lists) for text, _passage in chunks]
     order = sorted(range(len(flat)), key=lambda j: len(flat[j][1]))
     vectors = np.zeros((len(flat), embedder.dim), dtype=np.float32)
     if flat:
         vectors[order] = embedder.encode([flat[j][1] for j in order])
     out, row = [], 0
     for doc, chunks in zip(latest, chunk_lists):
-        out.append((doc, chunks, vectors[row:row + len(chunks)]))
+        out.append((doc, [passage for _text, passage in chunks], vectors[row:row + len(chunks)]))
         row += len(chunks)
     return out
 

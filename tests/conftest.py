@@ -41,12 +41,14 @@ def make_app(tmp_path, **overrides):
 def _fresh_request_globals(app):
     """The fixture keeps one app context open (for ``session``), and Flask reuses it for
     test requests, so ``g`` would outlive a request. Real requests each get a fresh ``g``;
-    drop the per-request caches (CSRF token, logged-in user) to behave the same."""
+    drop the per-request caches (CSRF token, logged-in user, chosen locale) to behave the same."""
     from flask import g
+    from flask_babel import refresh
 
     def _clear():
         for key in ("csrf_token", "_login_user"):
             g.pop(key, None)
+        refresh()
     app.before_request_funcs.setdefault(None, []).insert(0, _clear)
 
 

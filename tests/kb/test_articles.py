@@ -327,3 +327,9 @@ def test_revision_times_are_utc(session, make_user, ):
     article = new_article(session, make_user("agent"))
     rev = session.scalar(select(ArticleRevision).where(ArticleRevision.article_id == article.id))
     assert rev.created_at.utcoffset() == timedelta(0)
+
+
+def test_tags_split_on_chinese_commas_too():
+    from kb.articles import normalize_tags
+
+    assert normalize_tags("打印机，卡纸、扫描; VPN ,vpn") == ("打印机", "卡纸", "扫描", "vpn")

@@ -184,3 +184,23 @@ def test_cli_import_reports_and_exits_1_on_rejects(app, session, tmp_path):
     good = write_jsonl(tmp_path / "good.jsonl", [record()])
     ok = runner.invoke(args=["kb", "import", str(good)])
     assert ok.exit_code == 0 and "1 unchanged" in ok.output
+
+
+def test_a_leading_heading_repeating_the_title_is_dropped_or_becomes_the_title(session, tmp_path):
+    folder = tmp_path / "wiki"
+    folder.mkdir()
+    (folder / "a.md").write_text("---\ntitle: Printer paper jam\ncategory: hardware\nsource_id: a\n---\n"
+                                 "# Printer paper jam\n\n## Steps\nOpen tray 2.\n")
+    (folder / "b.md").write_text("---\ncategory: network\nsource_id: b\n---\n# VPN drops every hour\n\nRenew it.\n")
+    (folder / "c.md").write_text("---\ntitle: Wi-Fi\ncategory: network\nsource_id: c\n---\n# Guest access\n\nAsk.\n")
+    report = import_path(session, folder)
+    assert report.errors == []
+    rows = {a.source_id: a for a in session.scalars(select(Article))}
+    assert rows["a"].title == "Printer paper jam" and rows["a"].body.startswith("## Steps")
+    assert rows["b"].title == "VPN drops every hour" and rows["b"].body.strip() == "Renew it."
+    assert rows["c"].body.startswith("# Guest access")  # a different heading is content, kept
+
+
+def test_demo_articles_do_not_repeat_their_title_in_the_body(session):
+    import_path(session, ARTICLES_DIR)
+    assert all(not a.body.lstrip().startswith(f"# {a.title}") for a in session.scalars(select(Article)))

@@ -69,8 +69,8 @@ def test_chunking_overlap_and_cjk():
     zh_chunks = chunk_text(zh, 100, 20)
     assert len(zh_chunks) > 3 and all(len(c) <= 260 for c in zh_chunks)
     assert "".join(zh_chunks).count("请先") >= 80  # nothing dropped
-    assert document_chunks("Title", "", ("tag",)) == ["Title (tag)"]
-    assert document_chunks("T", "see [the docs](http://x.io/a) now") == ["T. see the docs now"]
+    assert document_chunks("Title", "", ("tag",)) == [("Title (tag)", "")]
+    assert document_chunks("T", "see [the docs](http://x.io/a) now") == [("T. see the docs now", "see the docs now")]
 
 
 def test_analysis_terms():
