@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export FLASK_APP := wsgi
 
-.PHONY: run test setup install install-dev translations translations-update browser bench eval clean help
+.PHONY: run test setup install install-dev translations translations-update browser bench eval lock clean help
 
 help:
 	@echo "make run    set up (venv, pinned install, migrations, demo data, index) and serve on http://$(HOST):$(PORT)"
@@ -57,6 +57,10 @@ bench: install
 
 eval: install
 	@for mode in keyword semantic hybrid; do $(BIN)/flask search eval ../shared/datasets/stackfaq --mode $$mode; done
+
+# After changing requirements.in: resolve and pin everything into requirements.txt.
+lock: $(VENV)/.installed
+	$(BIN)/python scripts/lock.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
