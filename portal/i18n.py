@@ -1,7 +1,7 @@
 """Language choice: the user's setting, then the session, then the browser's Accept-Language."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, redirect, request, session, url_for
+from flask import Flask, current_app, request, session
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 

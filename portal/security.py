@@ -1,7 +1,7 @@
 """Login wiring, the current actor, and the security headers on every response."""
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask
 from flask_login import current_user
 
 from kb.users import User

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Mapping
 
@@ -26,6 +27,9 @@ from .types import Document, Hit, QueryError, SearchConfig
 from .vectors import STORE_FILE, VectorData
 
 MODES = ("keyword", "semantic", "hybrid")
+# Query embeddings run beside the keyword search; a few threads are enough (torch
+# parallelises one encode over the cores itself).
+_ENCODER_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-encode")
 REFRESH_INTERVAL = 0.5
 INDEX_BATCH = 256
 
@@ -47,6 +51,7 @@ class _Live:
     vectors: VectorData
     stamp: tuple
     error: Exception | None = None  # manifest mismatch, raised on use
+    filter_docs: dict = field(default_factory=dict)  # facet filter -> doc numbers, per searcher
 
 
 class SearchEngine:
@@ -182,12 +187,15 @@ class SearchEngine:
         depth = max(self.config.candidates, limit)
         qvec = None
         semantic: list[tuple[int, float, int]] = []
-        if mode != "keyword":
-            qvec = self.embedder.encode([text])[0]
-            semantic = live.vectors.search(qvec, depth, live.vectors.doc_mask(filters))
+        # The query embedding (torch, releases the GIL) and the Whoosh search (pure
+        # Python) run at the same time, so hybrid costs about the slower of the two.
+        pending = _ENCODER_POOL.submit(self.embedder.encode, [text]) if mode != "keyword" else None
         lexical: list[tuple[str, float]] = []
         if mode != "semantic":
             lexical = self._keyword(text, filters, depth)
+        if pending is not None:
+            qvec = pending.result()[0]
+            semantic = live.vectors.search(qvec, depth, live.vectors.doc_mask(filters))
         ids = live.vectors.ids
         sem_ids = [ids[d] for d, _, _ in semantic]
         passages = {ids[d]: live.vectors.chunks[row] for d, _, row in semantic}
@@ -220,7 +228,7 @@ class SearchEngine:
                 live = self._usable(force=attempt == 1)
                 try:
                     return keyword.search(live.searcher, text, max_terms=self.config.max_query_terms,
-                                          limit=depth, filters=filters)
+                                          limit=depth, filters=filters, filter_cache=live.filter_docs)
                 except OSError:  # generation removed under us: reopen once
                     if attempt:
                         raise

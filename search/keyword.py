@@ -101,10 +101,29 @@ def build_filter(filters: Mapping[str, Collection[str]] | None):
     return And(parts)
 
 
-def search(searcher, text: str, *, max_terms: int, limit: int,
-           filters: Mapping[str, Collection[str]] | None = None) -> list[tuple[str, float]]:
-    """Ranked (doc id, BM25F score) for ``text``; [] when no term can match."""
+FILTER_CACHE_SIZE = 64
+
+
+def _filter_docs(searcher, filters, cache: dict | None):
+    """The doc numbers a facet filter allows. Whoosh would re-run the filter query on every
+    search; the few distinct filters (per role, per category) are cached for the searcher's life."""
     fq = build_filter(filters)
+    if fq is None or fq is False or cache is None:
+        return fq
+    key = tuple(sorted((name, tuple(sorted(map(str, allowed)))) for name, allowed in filters.items()))
+    docs = cache.get(key)
+    if docs is None:
+        if len(cache) >= FILTER_CACHE_SIZE:
+            cache.clear()
+        docs = cache[key] = set(searcher.docs_for_query(fq))  # Whoosh takes a set (not frozenset)
+    return docs or False  # Whoosh reads an empty set as "no filter"; nothing is allowed
+
+
+def search(searcher, text: str, *, max_terms: int, limit: int,
+           filters: Mapping[str, Collection[str]] | None = None,
+           filter_cache: dict | None = None) -> list[tuple[str, float]]:
+    """Ranked (doc id, BM25F score) for ``text``; [] when no term can match."""
+    fq = _filter_docs(searcher, filters, filter_cache)
     if fq is False:
         return []
     q = build_query(searcher.reader(), text, max_terms)

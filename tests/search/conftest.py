@@ -1,13 +1,11 @@
 """Fixtures for the search library tests (HashEmbedder engines, real model)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from search import Document, HashEmbedder, SearchEngine
 
-STACKFAQ = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "stackfaq"
 
 
 @pytest.fixture
@@ -45,9 +43,3 @@ def _make_docs() -> list[Document]:
         Document("article:6", "Outlook calendar not syncing", "Remove and re-add the Exchange account in Outlook.",
                  (), {}, "v1"),  # no facets at all: must never pass a facet filter
     ]
-
-
-@pytest.fixture(scope="session")
-def stackfaq_dir() -> Path:
-    assert (STACKFAQ / "corpus.jsonl").exists(), f"evaluation data set missing at {STACKFAQ}"
-    return STACKFAQ

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from search import Document, SearchEngine
-from search.evaluation import run_eval
 
 
 def test_embeddings_are_normalised_384(real_embedder):
@@ -26,10 +25,3 @@ def test_paraphrase_without_shared_words(tmp_path, real_embedder):
     assert eng.query(query, mode="keyword") == []  # no shared words after analysis
     for mode in ("semantic", "hybrid"):
         assert eng.query(query, mode=mode)[0].id == "battery"
-
-
-def test_stackfaq_keyword_eval(real_embedder, stackfaq_dir, tmp_path):
-    result = run_eval(stackfaq_dir, mode="keyword", embedder=real_embedder, workdir=tmp_path / "idx")
-    assert set(result) == {"mode", "ndcg@10", "recall@5", "recall@10", "mrr@10", "queries", "latency_ms"}
-    assert result["queries"] == 1250 and set(result["latency_ms"]) == {"p50", "p95"}
-    assert result["ndcg@10"] > 0.7
