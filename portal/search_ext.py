@@ -71,22 +71,32 @@ class SearchHolder:
                 self._worker.start()
 
     def _run(self) -> None:
+        while True:
+            # Clear before working: a commit made while we work (ours included) wakes
+            # the next round at once, but an idle worker waits instead of spinning.
+            self._wake.clear()
+            self.run_once()
+            self._wake.wait(POLL_SECONDS)
+
+    def run_once(self) -> int:
+        """Apply every pending index job; returns how many were applied."""
         from kb.indexing import process_jobs
         from portal.extensions import db
 
-        while True:
+        done = 0
+        with self.app.app_context():
             try:
-                with self.app.app_context():
-                    engine = self.engine
-                    while process_jobs(db.session, engine):
-                        db.session.commit()
+                engine = self.engine
+                while n := process_jobs(db.session, engine):
                     db.session.commit()
+                    done += n
+                db.session.rollback()  # end the read transaction (no commit, no wake-up)
             except Exception:  # noqa: BLE001 - keep the worker alive; the job records the error
                 log.exception("index worker: job batch failed; it will be retried")
-                with self.app.app_context():
-                    db.session.commit()  # keep attempts/last_error written by process_jobs
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
+                db.session.commit()  # keep attempts/last_error written by process_jobs
+            finally:
+                db.session.remove()
+        return done
 
 
 def holder() -> SearchHolder:

@@ -16,7 +16,7 @@ from typing import Collection, Iterable, Mapping
 from whoosh import index as whoosh_index
 from whoosh import scoring
 from whoosh.fields import ID, TEXT, Schema
-from whoosh.query import And, Or, Term
+from whoosh.query import And, AndMaybe, Or, Term
 
 from .analysis import analyzer, terms
 from .types import Document
@@ -72,21 +72,53 @@ def write(ix, upserts: Iterable[Document], deletes: Iterable[str] = ()) -> None:
     writer.commit()
 
 
-def select_terms(reader, text: str, max_terms: int) -> list[str]:
-    """Up to ``max_terms`` distinct terms that occur in the index, rarest first."""
+# A term in more documents than this is "common" (Lucene's CommonTermsQuery idea): its long
+# posting list is what makes an OR query slow, and its low IDF adds little to the ranking.
+# Common terms then only add to the scores of documents the rare terms found. Below this
+# many documents nothing counts as common, so small knowledge bases rank exactly as before.
+COMMON_MIN_DOCS = 500
+COMMON_SHARE = 0.05
+
+
+def _document_frequencies(reader, text: str) -> list[tuple[int, str]]:
     seen: dict[str, int] = {}
     for term in terms(text):
         if term not in seen:
             seen[term] = sum(reader.doc_frequency(f, term) for f in FIELD_BOOSTS)
     present = [(df, i, t) for i, (t, df) in enumerate(seen.items()) if df > 0]
-    return [t for _, _, t in sorted(present)[:max_terms]]
+    return [(df, t) for df, _, t in sorted(present)]
+
+
+def select_terms(reader, text: str, max_terms: int) -> list[str]:
+    """Up to ``max_terms`` distinct terms that occur in the index, rarest first."""
+    return [t for _, t in _document_frequencies(reader, text)[:max_terms]]
+
+
+class _UnionOr(Or):
+    """Or evaluated as a tree of union matchers, which skip blocks that cannot reach the top N.
+
+    Whoosh's automatic choice preloads every posting into arrays for these queries:
+    on 10,000 articles that was slower (p50 26 ms vs 15 ms) and missed higher-scoring
+    documents for a quarter of the queries; stackfaq's nDCG is the same either way.
+    """
+    matcher_type = Or.DEFAULT_MATCHER
+
+
+def _any_field(chosen: list[str]):
+    return _UnionOr([Term(f, t, boost=b) for t in chosen for f, b in FIELD_BOOSTS.items()])
 
 
 def build_query(reader, text: str, max_terms: int):
-    chosen = select_terms(reader, text, max_terms)
+    """OR of the rarest terms; common terms (if any rare ones exist) only boost, via AndMaybe."""
+    chosen = _document_frequencies(reader, text)[:max_terms]
     if not chosen:
         return None
-    return Or([Term(f, t, boost=b) for t in chosen for f, b in FIELD_BOOSTS.items()])
+    cutoff = max(COMMON_MIN_DOCS, COMMON_SHARE * reader.doc_count())
+    rare = [t for df, t in chosen if df <= cutoff]
+    common = [t for df, t in chosen if df > cutoff]
+    if not rare or not common:
+        return _any_field([t for _, t in chosen])
+    return AndMaybe(_any_field(rare), _any_field(common))
 
 
 def build_filter(filters: Mapping[str, Collection[str]] | None):

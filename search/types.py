@@ -47,7 +47,7 @@ class SearchConfig:
     rrf_k: int = 60
     keyword_weight: float = 0.25       # keyword boosts exact terms; see fusion.py
     semantic_weight: float = 1.0
-    candidates: int = 50
+    candidates: int = 20               # per-ranker depth before fusion: 20, 50 and 100 scored the same on stackfaq
     chunk_words: int = 120
     chunk_overlap: int = 30
     ann_threshold: int = 20000
