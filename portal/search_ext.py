@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask, current_app
 from sqlalchemy import event
@@ -17,6 +18,7 @@ from search import SearchConfig, SearchEngine, load_embedder
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
+SWEEP_SECONDS = 60.0  # how often the worker marks idle intake sessions as abandoned
 
 
 class SearchHolder:
@@ -27,6 +29,7 @@ class SearchHolder:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
+        self._last_sweep = 0.0
 
     def config(self) -> SearchConfig:
         c = self.app.config
@@ -81,6 +84,7 @@ class SearchHolder:
     def run_once(self) -> int:
         """Apply every pending index job; returns how many were applied."""
         from kb.indexing import process_jobs
+        from kb.intake import sweep_abandoned
         from portal.extensions import db
 
         done = 0
@@ -90,6 +94,10 @@ class SearchHolder:
                 while n := process_jobs(db.session, engine):
                     db.session.commit()
                     done += n
+                if time.monotonic() - self._last_sweep >= SWEEP_SECONDS:
+                    self._last_sweep = time.monotonic()
+                    if sweep_abandoned(db.session):
+                        db.session.commit()
                 db.session.rollback()  # end the read transaction (no commit, no wake-up)
             except Exception:  # noqa: BLE001 - keep the worker alive; the job records the error
                 log.exception("index worker: job batch failed; it will be retried")

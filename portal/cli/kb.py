@@ -1,33 +1,16 @@
 """`flask kb import PATH`: move an existing knowledge base in (a thin wrapper over kb.importer)."""
 from __future__ import annotations
 
-import sys
-
 import click
 from flask.cli import AppGroup
 
 from kb.errors import ValidationError
 from kb.importer import import_path
 from kb.users import get_user_by_email
+from portal.cli.progress import progress_bar
 from portal.extensions import db
 
 group = AppGroup("kb", help="Knowledge base: import articles.")
-
-
-def _progress_bar(label: str):
-    """A click progress bar fed by the importer's progress(done, total) callback."""
-    state: dict = {}
-
-    def progress(done: int, total: int) -> None:
-        if "bar" not in state:
-            state["bar"] = click.progressbar(length=max(total, 1), label=label, show_pos=True, file=sys.stderr)
-            state["bar"].__enter__()
-        bar = state["bar"]
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
-
-    return progress
 
 
 @group.command("import")
@@ -49,7 +32,7 @@ def import_command(path: str, status: str, author_email: str | None, dry_run: bo
         if author is None:
             raise click.ClickException(f"No user with the email {author_email}.")
     try:
-        report = import_path(db.session, path, author=author, status=status, progress=_progress_bar("Importing"))
+        report = import_path(db.session, path, author=author, status=status, progress=progress_bar("Importing"))
     except ValidationError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None

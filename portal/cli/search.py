@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from kb import indexing
+from portal.cli.progress import progress_bar
 from portal.extensions import db
 from portal.search_ext import engine, holder
 
@@ -18,21 +19,8 @@ group = AppGroup("search", help="Search index: rebuild, check, process jobs, eva
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming an interrupted rebuild.")
 def reindex(fresh: bool) -> None:
     """Rebuild the whole index from the database (resumable; search keeps answering meanwhile)."""
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=max(total, 1), label="Indexing articles", show_pos=True, file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
-        n = indexing.reindex(db.session, holder().engine_for_rebuild(), resume=not fresh, progress=progress,
-                             commit=db.session.commit)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+    n = indexing.reindex(db.session, holder().engine_for_rebuild(), resume=not fresh,
+                         progress=progress_bar("Indexing articles"), commit=db.session.commit)
     click.echo(f"Indexed {n} articles.")
 
 

@@ -1,8 +1,6 @@
 """`flask setup` (first-run set-up used by `make run`) and `flask demo load`."""
 from __future__ import annotations
 
-import sys
-
 import click
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
@@ -12,6 +10,7 @@ from kb.articles_models import Article
 from kb.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from kb.taxonomy import seed_taxonomy
 from kb.users import count_users
+from portal.cli.progress import progress_bar
 from portal.extensions import db
 from portal.search_ext import engine, holder
 from search import IndexMismatchError
@@ -19,22 +18,8 @@ from search import IndexMismatchError
 demo_group = AppGroup("demo", help="Demo data.")
 
 
-def _bar(label: str):
-    state = {}
-
-    def progress(done: int, total: int) -> None:
-        if "bar" not in state:
-            state["bar"] = click.progressbar(length=max(total, 1), label=label, show_pos=True, file=sys.stderr)
-            state["bar"].__enter__()
-        bar = state["bar"]
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
-    return progress
-
-
 def _load_demo() -> None:
-    report = load_demo(db.session, progress=_bar("Importing demo articles"))
+    report = load_demo(db.session, progress=progress_bar("Importing demo articles"))
     db.session.commit()
     click.echo(f"Demo data: {report.created} articles created, {report.updated} updated, "
                f"{len(report.errors)} rejected.")
@@ -75,7 +60,7 @@ def setup_command(no_demo: bool) -> None:
         rebuild = True
     if rebuild:
         eng = holder().engine_for_rebuild()
-        n = indexing.reindex(db.session, eng, progress=_bar("Building the search index"), commit=db.session.commit)
+        n = indexing.reindex(db.session, eng, progress=progress_bar("Building the search index"), commit=db.session.commit)
         click.echo(f"Search index built: {n} articles.")
     else:
         while indexing.process_jobs(db.session, eng):

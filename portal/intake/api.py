@@ -1,11 +1,8 @@
 """GET /api/suggest: ranked articles for the text typed so far (JSON), recorded in the intake session."""
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from flask import current_app, jsonify, request, url_for
 from flask_babel import gettext as _
-from werkzeug.routing import BuildError
 
 from kb import intake
 from kb.errors import KBError
@@ -61,10 +58,7 @@ def record(token: str | None, text: str, suggestions: list[Suggestion]) -> bool:
 
 
 def article_url(article_id: int, **params) -> str:
-    try:
-        return url_for("articles.article", article_id=article_id, **params)
-    except BuildError:  # an app without the article pages
-        return f"/kb/{article_id}" + (f"?{urlencode(params)}" if params else "")
+    return url_for("articles.article", article_id=article_id, **params)
 
 
 def open_url(token: str | None, article_id: int) -> str:

@@ -30,3 +30,19 @@ def test_idle_worker_does_not_spin(tmp_path, monkeypatch):
     h.start_worker()
     time.sleep(1.5)
     assert 1 <= len(calls) <= 3, f"idle worker ran {len(calls)} rounds in 1.5 s"
+
+
+def test_worker_also_marks_idle_intake_sessions_abandoned(app, session):
+    from datetime import timedelta
+
+    from kb.db import utcnow
+    from kb.intake_models import IntakeSession
+
+    stale = IntakeSession(token="t" * 43, started_at=utcnow() - timedelta(hours=2),
+                          last_activity_at=utcnow() - timedelta(hours=2))
+    session.add(stale)
+    session.commit()
+    holder()._last_sweep = 0.0
+    holder().run_once()
+    session.expire_all()
+    assert session.get(IntakeSession, stale.id).outcome == "abandoned"
