@@ -54,6 +54,15 @@ def is_cjk(text: str) -> bool:
     return bool(_CJK_RE.search(text))
 
 
+# Chinese function words and question phrases: they occur everywhere, carry no topic, and
+# would otherwise be highlighted and scored ("打印机又卡纸了怎么办" is about 打印机 and 卡纸).
+CJK_STOP_WORDS = frozenset("""
+的 了 是 在 我 你 他 她 它 我们 你们 他们 们 有 和 与 及 或 就 都 也 很 又 还 再 吗 呢 吧 啊 呀 哦
+么 这 那 这个 那个 这样 那样 一个 一下 一些 什么 怎么 怎么办 怎样 如何 为什么 请 请问 把 被 让 给
+从 对 到 向 而 但 但是 因为 所以 如果 可以 能 会 要 想 需要 没 没有 不 不是 着 过 之 为 以 等
+""".split())
+
+
 def tokens(text: str) -> Iterator[tuple[str, int, int]]:
     """Yield (term, start_char, end_char) for every indexable token of ``text``."""
     if not text:
@@ -64,7 +73,7 @@ def tokens(text: str) -> Iterator[tuple[str, int, int]]:
             seen = set()
             for word, start, end in _get_jieba().tokenize(m.group(1), mode="search"):
                 word = word.strip()
-                if word and (word, start) not in seen:
+                if word and word not in CJK_STOP_WORDS and (word, start) not in seen:
                     seen.add((word, start))
                     yield word, base + start, base + end
         else:

@@ -111,3 +111,13 @@ def test_store_switches_to_ann_and_matches_exact(tmp_path):
         truth = {d for d, _, _ in exact.search(q, 10, mask)}
         recall.append(len(truth & {d for d, _, _ in approx}) / 10)
     assert np.mean(recall) >= 0.9
+
+
+def test_chinese_function_words_are_not_terms_or_highlighted():
+    from search import highlight
+    from search.analysis import terms
+
+    assert set(terms("打印机又卡纸了怎么办")) >= {"打印机", "卡纸"}
+    assert not {"又", "了", "怎么办"} & set(terms("打印机又卡纸了怎么办"))
+    snippet = highlight("打印机又卡纸了，请先关机再取纸。", "打印机又卡纸了")
+    assert "<mark>打印机</mark>" in snippet and "<mark>了</mark>" not in snippet and "<mark>又</mark>" not in snippet
