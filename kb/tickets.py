@@ -1,7 +1,7 @@
 """Tickets: the minimal record a requester files when the knowledge base did not help.
 
-The lifecycle (statuses beyond "new", events, assignment, SLA) is built on this
-model later; keep it to what every channel needs.
+The lifecycle (statuses, transitions, events) lives in :mod:`kb.ticket_flow`; the
+conversation in :mod:`kb.ticket_messages`. Keep this model to what every channel needs.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from kb import permissions
 from kb.db import Base, UTCDateTime, utcnow
 from kb.errors import NotFound, ValidationError
 from kb.intake_models import IntakeSession
+from kb.ticket_flow import STATUSES
 from kb.users import User
 
-STATUSES = ("new",)
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20000
 REFERENCE_PREFIX = "HD"
@@ -33,7 +33,7 @@ class Ticket(Base):
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str] = mapped_column(Text)
     requester_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(30), default="new")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     intake_session_id: Mapped[int | None] = mapped_column(ForeignKey("intake_session.id", ondelete="SET NULL"),

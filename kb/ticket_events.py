@@ -1,0 +1,100 @@
+"""Ticket events: one append-only row for every change to a ticket; they are the audit trail.
+
+A status change, a public reply and an internal note each write one event. Events
+never carry message bodies (only the message id), so what a requester may see of the
+history is decided by the event kind alone: everything except :data:`NOTE`.
+
+Append-only is enforced in the ORM: flushing a modified or deleted ``TicketEvent``, or
+an ORM-level bulk ``update``/``delete`` on the table, raises :class:`ImmutableEventError`.
+(Raw SQL on the connection is not covered; nothing in kb does that.)
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, event, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from kb import permissions
+from kb.db import Base, UTCDateTime, utcnow
+from kb.errors import NotFound
+
+STATUS = "status"                          # from_status -> to_status
+REPLY = "reply"                            # a public reply by the requester
+AGENT_PUBLIC_REPLY = "agent_public_reply"  # a public reply by staff; stops the SLA first-response clock
+NOTE = "note"                              # an internal note: staff only
+KINDS = (STATUS, REPLY, AGENT_PUBLIC_REPLY, NOTE)
+STAFF_ONLY_KINDS = frozenset({NOTE})
+
+
+class ImmutableEventError(RuntimeError):
+    """A programming error, not a user error: events are never changed or removed."""
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_event"
+    __table_args__ = (Index("ix_ticket_event_ticket_created", "ticket_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))  # indexed by ix_*_ticket_created
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.data or "{}")
+
+    def __repr__(self) -> str:
+        return f"<TicketEvent {self.id} {self.kind} {self.from_status}->{self.to_status}>"
+
+
+def record_event(session: Session, actor, ticket, kind: str, *, from_status: str | None = None,
+                 to_status: str | None = None, data: dict | None = None,
+                 now: datetime | None = None) -> TicketEvent:
+    """Append one event (services call this; it does not check permissions)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ticket event kind {kind!r}")
+    ev = TicketEvent(ticket_id=ticket.id, actor_id=getattr(actor, "id", None), kind=kind,
+                     from_status=from_status, to_status=to_status,
+                     data=json.dumps(data or {}, sort_keys=True), created_at=now or utcnow())
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def list_events(session: Session, ticket) -> list[TicketEvent]:
+    """Every event of the ticket in order (no permission filter: for services and staff)."""
+    return list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                                .order_by(TicketEvent.created_at, TicketEvent.id)))
+
+
+def visible_events(session: Session, actor, ticket) -> list[TicketEvent]:
+    """The history this actor may see: all for staff; the requester does not see notes."""
+    if not permissions.can_view_ticket(actor, ticket):
+        raise NotFound("We could not find that ticket.")
+    events = list_events(session, ticket)
+    if permissions.is_staff(actor):
+        return events
+    return [e for e in events if e.kind not in STAFF_ONLY_KINDS]
+
+
+@event.listens_for(Session, "before_flush")
+def _events_are_append_only(session, _flush_context, _instances):
+    for obj in session.deleted:
+        if isinstance(obj, TicketEvent):
+            raise ImmutableEventError(f"ticket events are append-only; refusing to delete {obj!r}")
+    for obj in session.dirty:
+        if isinstance(obj, TicketEvent) and session.is_modified(obj, include_collections=False):
+            raise ImmutableEventError(f"ticket events are append-only; refusing to modify {obj!r}")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _no_bulk_event_changes(state):
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None \
+            and state.bind_mapper.class_ is TicketEvent:
+        raise ImmutableEventError("ticket events are append-only; bulk UPDATE/DELETE refused")
