@@ -9,7 +9,6 @@ indexes them into a temporary index and prints docs/s and chunks/s as JSON.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import sys
@@ -21,18 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from search import Document, SearchEngine, load_embedder  # noqa: E402
-from search.evaluation import load_beir  # noqa: E402
-
-DATASETS = ROOT.parent / "shared" / "datasets"
-
+from bench._data import faq_docs, ticket_rows  # noqa: E402
 
 def make_articles(n: int, seed: int = 0) -> list[Document]:
     """Articles: a stackfaq title/answer plus 1-4 ticket descriptions as "symptoms"."""
-    corpus, _, _ = load_beir(DATASETS / "stackfaq")
-    with open(DATASETS / "itsm-tickets" / "tickets.csv", encoding="utf-8", newline="") as fh:
-        tickets = [r for r in csv.DictReader(fh) if (r.get("description") or "").strip()]
+    tickets = [r for r in ticket_rows() if (r.get("description") or "").strip()]
     rng = random.Random(seed)
-    faq = list(corpus.values())
+    faq = faq_docs()
     docs = []
     for i in range(n):
         base = faq[i % len(faq)]
