@@ -73,9 +73,45 @@ def can_file_ticket(actor) -> bool:
     return _role(actor) is not None
 
 
+WORKER_ROLES = {Role.AGENT, Role.LEAD, Role.ADMIN}
+
+
 def can_view_ticket(actor, ticket) -> bool:
-    """A ticket is for its requester and the support staff."""
-    return _role(actor) is not None and (ticket.requester_id == actor.id or is_staff(actor))
+    """A ticket is for its requester and the support staff; a restricted one (a complaint
+    about the service or an agent's attitude) only for its requester, team leads and admins."""
+    role = _role(actor)
+    if role is None:
+        return False
+    if ticket.requester_id == actor.id:
+        return True
+    if getattr(ticket, "restricted", False):
+        return role in REVIEWER_ROLES
+    return is_staff(actor)
+
+
+def can_work_ticket(actor, ticket) -> bool:
+    """Reply publicly, add notes, acknowledge, plan, resolve: agents, leads and admins who can see it."""
+    return _role(actor) in WORKER_ROLES and can_view_ticket(actor, ticket)
+
+
+def can_assign_ticket(actor, ticket=None) -> bool:
+    """Reassign, transfer to another team, rebalance workload: team leads and admins."""
+    return _role(actor) in REVIEWER_ROLES and (ticket is None or can_view_ticket(actor, ticket))
+
+
+def can_view_audit(actor, ticket=None) -> bool:
+    """A ticket's full audit trail (views, exports, reminders): team leads and admins."""
+    return _role(actor) in REVIEWER_ROLES and (ticket is None or can_view_ticket(actor, ticket))
+
+
+def can_use_desk(actor) -> bool:
+    """The agent desk (queues): people who work tickets."""
+    return _role(actor) in WORKER_ROLES
+
+
+def can_configure_service(actor) -> bool:
+    """Priority matrix, teams and skills, SLA policies and calendars: admins."""
+    return _role(actor) == Role.ADMIN
 
 
 def can_view_intake_stats(actor) -> bool:

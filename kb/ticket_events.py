@@ -1,8 +1,9 @@
 """Ticket events: one append-only row for every change to a ticket; they are the audit trail.
 
-A status change, a public reply and an internal note each write one event. Events
-never carry message bodies (only the message id), so what a requester may see of the
-history is decided by the event kind alone: everything except :data:`NOTE`.
+Every change writes one event (see the kinds below). Events never carry message bodies
+(only the message id), so what a requester may see of the history is decided by the
+kind (the allow-list :data:`REQUESTER_KINDS`) and an ``"internal": true`` flag in the data
+(an attachment on an internal note).
 
 Append-only is enforced in the ORM: flushing a modified or deleted ``TicketEvent``, or
 an ORM-level bulk ``update``/``delete`` on the table, raises :class:`ImmutableEventError`.
@@ -24,8 +25,34 @@ STATUS = "status"                          # from_status -> to_status
 REPLY = "reply"                            # a public reply by the requester
 AGENT_PUBLIC_REPLY = "agent_public_reply"  # a public reply by staff; stops the SLA first-response clock
 NOTE = "note"                              # an internal note: staff only
-KINDS = (STATUS, REPLY, AGENT_PUBLIC_REPLY, NOTE)
-STAFF_ONLY_KINDS = frozenset({NOTE})
+CREATED = "created"                        # registration: channel, category, priority (starts the clocks)
+ASSIGNED = "assigned"                      # team and/or assignee set, by routing or by a lead
+TRANSFERRED = "transferred"                # moved to another team, with a reason
+ACKNOWLEDGED = "acknowledged"              # planned actions and expected completion recorded
+PRIORITY = "priority"                      # priority / impact / urgency changed
+CATEGORY = "category"                      # category / subcategory changed
+EDIT = "edit"                              # title, description or contact details edited
+ATTACHMENT = "attachment"                  # a file added (data says whether it is internal)
+PLAN = "plan"                              # diagnosis / resolution plan written or revised
+COLLABORATOR = "collaborator"              # an agent or team brought in (or removed)
+ARTICLE_LINK = "article_link"              # a knowledge article linked as used for the resolution
+RESOLUTION = "resolution"                  # the resolution summary recorded
+SURVEY = "survey"                          # the requester answered the satisfaction survey
+REMINDER = "reminder"                      # the scheduler reminded the assignee of a due time
+ESCALATED = "escalated"                    # an SLA target was breached and the lead told
+VIEW_RESTRICTED = "view_restricted"        # someone opened a restricted ticket
+EXPORT = "export"                          # the ticket was exported
+KINDS = (STATUS, REPLY, AGENT_PUBLIC_REPLY, NOTE, CREATED, ASSIGNED, TRANSFERRED, ACKNOWLEDGED, PRIORITY,
+         CATEGORY, EDIT, ATTACHMENT, PLAN, COLLABORATOR, ARTICLE_LINK, RESOLUTION, SURVEY, REMINDER,
+         ESCALATED, VIEW_RESTRICTED, EXPORT)
+# What a requester may see of the history: an allow-list, so a new kind is staff-only until
+# someone decides otherwise. ATTACHMENT events of internal files are dropped separately.
+REQUESTER_KINDS = frozenset({STATUS, REPLY, AGENT_PUBLIC_REPLY, CREATED, ASSIGNED, ACKNOWLEDGED, PRIORITY,
+                             CATEGORY, EDIT, ATTACHMENT, PLAN, RESOLUTION, SURVEY})
+STAFF_ONLY_KINDS = frozenset(KINDS) - REQUESTER_KINDS
+# Kinds that can move an SLA clock or change its targets: record_event refreshes the
+# ticket's denormalised due times (kb.ticket_sla.refresh) after writing one of them.
+SLA_KINDS = frozenset({CREATED, STATUS, AGENT_PUBLIC_REPLY, PRIORITY})
 
 
 class ImmutableEventError(RuntimeError):
@@ -64,6 +91,9 @@ def record_event(session: Session, actor, ticket, kind: str, *, from_status: str
                      data=json.dumps(data or {}, sort_keys=True), created_at=now or utcnow())
     session.add(ev)
     session.flush()
+    if kind in SLA_KINDS:
+        from kb import ticket_sla  # late: ticket_sla reads events through this module
+        ticket_sla.refresh(session, ticket, now=ev.created_at)
     return ev
 
 
@@ -80,7 +110,7 @@ def visible_events(session: Session, actor, ticket) -> list[TicketEvent]:
     events = list_events(session, ticket)
     if permissions.is_staff(actor):
         return events
-    return [e for e in events if e.kind not in STAFF_ONLY_KINDS]
+    return [e for e in events if e.kind in REQUESTER_KINDS and not e.payload.get("internal")]
 
 
 @event.listens_for(Session, "before_flush")

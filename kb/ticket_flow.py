@@ -126,8 +126,26 @@ def transition_ticket(session: Session, actor, ticket, to_status: str, *, reason
         raise ValidationError(f"Give a reason to move the ticket to {to_status!r}.", "reason")
     if len(reason) > REASON_MAX:
         raise ValidationError(f"The reason can have at most {REASON_MAX} characters.", "reason")
+    return apply_transition(session, actor, ticket, to_status, data={"reason": reason} if reason else None,
+                            now=now)
+
+
+def apply_transition(session: Session, actor, ticket, to_status: str, *, data: dict | None = None,
+                     now: datetime | None = None) -> TicketEvent:
+    """Make a move the table allows, without the actor checks: for the system (routing,
+    the scheduler's auto-close; ``actor`` None) and for :func:`transition_ticket` after its
+    checks. Keeps ``resolved_at``/``closed_at`` and writes the event."""
+    from_status = ticket.status
+    if not allowed_roles(from_status, to_status):
+        raise InvalidTransition(f"A ticket cannot go from {from_status!r} to {to_status!r}.")
     now = now or utcnow()
     ticket.status = to_status
     ticket.updated_at = now
+    if to_status == RESOLVED:
+        ticket.resolved_at = now
+    elif to_status == CLOSED:
+        ticket.closed_at = now
+    elif to_status in (REOPENED, IN_PROGRESS) and from_status in (RESOLVED, REOPENED):
+        ticket.resolved_at = None
     return record_event(session, actor, ticket, STATUS, from_status=from_status, to_status=to_status,
-                        data={"reason": reason} if reason else None, now=now)
+                        data=data, now=now)

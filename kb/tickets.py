@@ -7,26 +7,44 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from kb import permissions
 from kb.db import Base, UTCDateTime, utcnow
 from kb.errors import NotFound, ValidationError
 from kb.intake_models import IntakeSession
+from kb.taxonomy import Category
+from kb.teams import Team
 from kb.ticket_flow import STATUSES
 from kb.users import User
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20000
 REFERENCE_PREFIX = "HD"
+CHANNELS = ("portal", "phone", "email", "chat", "api")
+PRIORITY_KEYS = ("high", "medium", "low")  # as kb.sla.models.PRIORITIES; kb.triage labels are capitalised
+IMPACTS = ("single", "several", "all")      # kb.triage.priority.IMPACT_LEVELS
+URGENCIES = ("can_wait", "impeded", "stopped")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Ticket(Base):
     __tablename__ = "ticket"
     __table_args__ = (
-        CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="status_valid"),
+        CheckConstraint(_in("status", STATUSES), name="status_valid"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel_valid"),
+        CheckConstraint(_in("priority", PRIORITY_KEYS), name="priority_valid"),
+        CheckConstraint(f"impact IS NULL OR {_in('impact', IMPACTS)}", name="impact_valid"),
+        CheckConstraint(f"urgency IS NULL OR {_in('urgency', URGENCIES)}", name="urgency_valid"),
         Index("ix_ticket_requester_created", "requester_id", "created_at"),
+        # The agent desk's queues: mine, my team's, unassigned, breaching soon, breached.
+        Index("ix_ticket_assignee_status", "assignee_id", "status"),
+        Index("ix_ticket_team_status", "team_id", "status"),
+        Index("ix_ticket_status_due", "status", "next_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,8 +57,53 @@ class Ticket(Base):
     intake_session_id: Mapped[int | None] = mapped_column(ForeignKey("intake_session.id", ondelete="SET NULL"),
                                                           nullable=True, index=True)
 
-    requester: Mapped[User] = relationship()
+    # Registration: how it came in and how to reach the requester.
+    channel: Mapped[str] = mapped_column(String(10), default="portal")
+    contact_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    contact_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(10), nullable=True)
+
+    # Classification and priority (impact x urgency through the matrix, with the reason).
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), nullable=True, index=True)
+    subcategory_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), nullable=True)
+    impact: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    urgency: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    priority: Mapped[str] = mapped_column(String(10), default="medium")
+    priority_reason: Mapped[str] = mapped_column(Text, default="")
+    # What triage suggested when the ticket was filed (kept to report accuracy).
+    suggested_category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), nullable=True)
+    suggested_priority: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # Service-attitude complaints: visible to the requester, team leads and admins only.
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Assignment.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), nullable=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
+
+    # Acknowledgement and resolution, as the requester sees them.
+    planned_actions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expected_completion_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), nullable=True)
+
+    # SLA, denormalised from the clocks (kb.sla.clock) after every change so queues can
+    # filter and sort by them with an index; None while paused or stopped.
+    response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     intake_session: Mapped[IntakeSession | None] = relationship()
+    category: Mapped[Category | None] = relationship(foreign_keys=[category_id])
+    subcategory: Mapped[Category | None] = relationship(foreign_keys=[subcategory_id])
+    team: Mapped["Team | None"] = relationship(foreign_keys=[team_id])
 
     @property
     def reference(self) -> str:
