@@ -119,6 +119,18 @@ def can_view_intake_stats(actor) -> bool:
     return _role(actor) in REVIEWER_ROLES
 
 
+def can_answer_survey(actor, ticket, answered: bool = False) -> bool:
+    """The satisfaction survey speaks for the person who was served: the ticket's requester,
+    once the ticket is closed, and only once (``answered``: a response already exists)."""
+    return (_role(actor) is not None and ticket.requester_id == actor.id
+            and ticket.status == "closed" and not answered)
+
+
+def can_view_reports(actor) -> bool:
+    """Service reports (satisfaction, SLA, workload): team leads and admins."""
+    return _role(actor) in REVIEWER_ROLES
+
+
 def article_search_filters(actor) -> dict[str, set[str]]:
     """The facet filter search must apply for this actor (see search.SearchEngine.query)."""
     if is_staff(actor):

@@ -16,8 +16,9 @@ from kb.errors import NotFound, ValidationError
 from kb.intake_models import IntakeSession
 from kb.taxonomy import Category
 from kb.teams import Team
+from kb.ticket_events import CREATED, record_event
 from kb.ticket_flow import STATUSES
-from kb.users import User
+from kb.users import EMAIL_RE, User
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20000
@@ -130,22 +131,48 @@ def _clean(text: str | None, limit: int, field: str, label: str) -> str:
 
 def create_ticket(session: Session, actor: User, *, title: str, description: str,
                   intake: IntakeSession | None = None, matcher=None, window_days: int = 7,
-                  now: datetime | None = None) -> Ticket:
-    """File a ticket for ``actor``. ``intake`` is the session it came from (the caller has
-    checked that this browser owns it); ``matcher`` (a kb.deflection.ProblemMatcher) turns
-    earlier deflections of the same problem within ``window_days`` into failed ones."""
-    from kb import deflection, intake as intake_service
+                  now: datetime | None = None, channel: str = "portal", contact_email: str | None = None,
+                  contact_phone: str | None = None, category_id: int | None = None,
+                  subcategory_id: int | None = None, impact: str | None = None, urgency: str | None = None,
+                  embedder=None, route: bool = True) -> Ticket:
+    """Register a ticket for ``actor`` (steps 1-3 of the process in one go).
+
+    Registration (channel, contact details, time), then triage (:mod:`kb.triage_service`:
+    a suggestion from similar past tickets and the critical-signal rules, with what the
+    requester chose taking precedence and every difference stored as a correction), the
+    ``created`` event (which starts the SLA clocks), the ticket's embedding (for similar
+    tickets later; needs ``embedder``) and automatic routing (:mod:`kb.routing`).
+
+    ``intake`` is the session it came from (the caller has checked that this browser owns
+    it); ``matcher`` (a kb.deflection.ProblemMatcher) turns earlier deflections of the same
+    problem within ``window_days`` into failed ones."""
+    from kb import deflection, intake as intake_service, routing, ticket_similarity, triage_service
 
     permissions.require(permissions.can_file_ticket(actor), "Log in to file a ticket.")
+    if channel not in CHANNELS:
+        raise ValidationError(f"Unknown channel {channel!r}; one of {', '.join(CHANNELS)}.", "channel")
+    contact_email = (contact_email or actor.email or "").strip().lower() or None
+    if contact_email and (len(contact_email) > 254 or not EMAIL_RE.match(contact_email)):
+        raise ValidationError("Enter a valid email address for updates.", "contact_email")
     now = now or utcnow()
     ticket = Ticket(title=_clean(title, TITLE_MAX, "title", "title"),
                     description=_clean(description, DESCRIPTION_MAX, "description", "description"),
-                    requester_id=actor.id, status="new", created_at=now, updated_at=now)
+                    requester_id=actor.id, status="new", created_at=now, updated_at=now, channel=channel,
+                    contact_email=contact_email,
+                    contact_phone=(contact_phone or "").strip()[:40] or None, language=actor.locale)
     if intake is not None:
         intake_service.require_writable(intake, actor)
         ticket.intake_session = intake
     session.add(ticket)
     session.flush()
+    suggestion = triage_service.suggest(session, ticket.text, embedder, language=ticket.language)
+    triage_service.apply_to_new_ticket(session, ticket, suggestion, chosen={
+        "category_id": category_id, "subcategory_id": subcategory_id, "impact": impact, "urgency": urgency})
+    record_event(session, actor, ticket, CREATED, to_status="new", data={"channel": channel}, now=now)
+    if embedder is not None:
+        ticket_similarity.store_vector(session, ticket, embedder)
+    if route:
+        routing.route(session, ticket, now=now)
     if intake is not None:
         intake_service.record_ticket_filed(session, intake, ticket, now=now)
     deflection.fail_deflections(session, ticket, matcher, window_days=window_days, now=now)

@@ -22,8 +22,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(overrides)
     app.instance_path = app.config["INSTANCE_PATH"]
 
-    from portal import auth, admin, articles, health, i18n, intake, search_ext, security, errors, tickets
+    from portal import auth, admin, articles, health, i18n, intake, search_ext, security, errors, tickets, satisfaction, desk
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from kb import models  # noqa: F401  (every table in Base.metadata, before anything queries)
     from kb.db import configure_sqlite
 
     db.init_app(app)
@@ -40,8 +41,13 @@ def create_app(config: dict | None = None) -> Flask:
     errors.init_app(app)
     i18n.init_app(app)
 
-    for bp in (health.bp, auth.bp, admin.bp, articles.bp, intake.bp, tickets.bp):
+    for bp in (health.bp, auth.bp, admin.bp, articles.bp, intake.bp, tickets.bp, satisfaction.bp, desk.bp):
         app.register_blueprint(bp)
+    from portal import manual, notifications, reports  # SLA pages: manual, notification inbox, reports
+    for bp in (manual.bp, notifications.bp, reports.bp):
+        app.register_blueprint(bp)
+    from portal.service_admin import bp as service_admin_bp
+    app.register_blueprint(service_admin_bp)
 
     from portal.cli import register_cli
     register_cli(app)

@@ -81,6 +81,11 @@ class Settings:
     DEFAULT_LOCALE: str = field(default="en", metadata={"parse": _choice(("en", "zh"))})
     DEFLECTION_WINDOW_DAYS: int = field(default=7, metadata={"parse": lambda n, r: _int(n, r, 1)})
     MAX_IMPORT_MB: int = field(default=50, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    SCHEDULER_SECONDS: int = field(default=60, metadata={"parse": lambda n, r: _int(n, r, 0)})  # 0 = off
+    ATTACHMENTS_PATH: str = ""
+    ATTACHMENT_MAX_MB: int = field(default=10, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    ATTACHMENT_MAX_COUNT: int = field(default=5, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    ATTACHMENT_MAX_PER_TICKET: int = field(default=50, metadata={"parse": lambda n, r: _int(n, r, 1)})
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -131,7 +136,14 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "REMEMBER_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
         "BABEL_DEFAULT_LOCALE": settings.DEFAULT_LOCALE,
         "DEFLECTION_WINDOW_DAYS": settings.DEFLECTION_WINDOW_DAYS,
-        "MAX_CONTENT_LENGTH": settings.MAX_IMPORT_MB * 1024 * 1024,
+        "SCHEDULER_SECONDS": settings.SCHEDULER_SECONDS,
+        # The largest request body: an import, or a full batch of attachments plus the form.
+        "MAX_CONTENT_LENGTH": max(settings.MAX_IMPORT_MB * 1024 * 1024,
+                                  (settings.ATTACHMENT_MAX_MB * settings.ATTACHMENT_MAX_COUNT + 1) * 1024 * 1024),
+        "ATTACHMENTS_PATH": settings.ATTACHMENTS_PATH or str(instance / "attachments"),
+        "ATTACHMENT_MAX_BYTES": settings.ATTACHMENT_MAX_MB * 1024 * 1024,
+        "ATTACHMENT_MAX_COUNT": settings.ATTACHMENT_MAX_COUNT,
+        "ATTACHMENT_MAX_PER_TICKET": settings.ATTACHMENT_MAX_PER_TICKET,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from kb.attachments import human_size
 from kb.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 
 MESSAGES = {
@@ -35,6 +37,18 @@ def init_app(app: Flask) -> None:
     for status in MESSAGES:
         app.register_error_handler(status, lambda e, s=status: error_response(s, getattr(e, "description", None)
                                                                              if s in (400, 413) else None))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(e):
+        """Werkzeug's own text says nothing useful; tell the limits (a custom description wins)."""
+        if e.description != RequestEntityTooLarge.description:
+            return error_response(413, e.description)
+        cfg = app.config
+        return error_response(413, _(
+            "The upload is too large (at most %(total)s per request), so nothing was saved. Attach at most "
+            "%(count)d files of up to %(size)s each: go back, remove the largest files and send the form again.",
+            total=human_size(cfg.get("MAX_CONTENT_LENGTH") or 0), count=cfg.get("ATTACHMENT_MAX_COUNT", 5),
+            size=human_size(cfg.get("ATTACHMENT_MAX_BYTES", 0))))
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):

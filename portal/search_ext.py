@@ -19,6 +19,7 @@ from search import SearchConfig, SearchEngine, load_embedder
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 SWEEP_SECONDS = 60.0  # how often the worker marks idle intake sessions as abandoned
+# The SLA scheduler (kb.scheduler) runs every SCHEDULER_SECONDS (config; 0 = not in-process).
 
 
 class SearchHolder:
@@ -30,6 +31,7 @@ class SearchHolder:
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
         self._last_sweep = 0.0
+        self._last_schedule: float | None = None  # None: run the first scheduler pass at once
 
     def config(self) -> SearchConfig:
         c = self.app.config
@@ -104,7 +106,27 @@ class SearchHolder:
                 db.session.commit()  # keep attempts/last_error written by process_jobs
             finally:
                 db.session.remove()
+            self._schedule()
         return done
+
+    def _schedule(self) -> None:
+        """A scheduler pass when one is due, isolated from indexing: a failure is logged and
+        rolled back, and the worker (and the next pass) carry on."""
+        from kb.scheduler import run_scheduler
+        from portal.extensions import db
+
+        every = self.app.config.get("SCHEDULER_SECONDS", 60)
+        if not every or (self._last_schedule is not None and time.monotonic() - self._last_schedule < every):
+            return
+        self._last_schedule = time.monotonic()
+        try:
+            run_scheduler(db.session, commit=db.session.commit)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - keep the worker alive; the next pass retries
+            log.exception("scheduler pass failed; it runs again in %s s", every)
+            db.session.rollback()
+        finally:
+            db.session.remove()
 
 
 def holder() -> SearchHolder:

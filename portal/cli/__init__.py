@@ -3,12 +3,13 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from portal.cli import intake, kb, search, setup, triage, users
+    from portal.cli import intake, kb, search, setup, tickets, triage, users
 
     app.cli.add_command(users.group)
     app.cli.add_command(search.group)
     app.cli.add_command(kb.group)
     app.cli.add_command(intake.group)
     app.cli.add_command(triage.group)
+    app.cli.add_command(tickets.group)
     app.cli.add_command(setup.setup_command)
     app.cli.add_command(setup.demo_group)

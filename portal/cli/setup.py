@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from kb import indexing
 from kb.articles_models import Article
 from kb.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
+from kb.sla.models import seed_sla_defaults
 from kb.taxonomy import seed_taxonomy
 from kb.users import count_users
 from portal.cli.progress import progress_bar
@@ -48,6 +49,7 @@ def setup_command(no_demo: bool) -> None:
 
     upgrade()
     seed_taxonomy(db.session)
+    seed_sla_defaults(db.session)  # every run: adds what is missing, keeps an admin's changes
     db.session.commit()
     if count_users(db.session) == 0 and not no_demo:
         _load_demo()

@@ -3,4 +3,13 @@ from flask import Blueprint
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
-from portal.tickets import views  # noqa: E402,F401  (registers routes)
+from portal.tickets import actions, attachments, audit, survey, views  # noqa: E402,F401  (registers routes)
+
+
+@bp.app_template_filter("markdown")
+def markdown_filter(text: str | None):
+    """Messages and plans are Markdown, rendered and sanitised (kb.markdown) like articles."""
+    from markupsafe import Markup
+
+    from kb.markdown import render
+    return Markup(render(text or ""))

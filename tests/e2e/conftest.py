@@ -19,6 +19,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def live_server(tmp_path_factory):
     from kb import indexing
     from kb.demo import load_demo
+    from kb.sla.models import seed_sla_defaults
     from portal.extensions import db
     from portal.search_ext import engine
 
@@ -26,6 +27,7 @@ def live_server(tmp_path_factory):
     app = make_app(tmp, EMBEDDING_MODEL="", WORKER="thread", TESTING=False, WTF_CSRF_ENABLED=True)
     with app.app_context():
         db.create_all()
+        seed_sla_defaults(db.session)  # as `flask setup` does
         report = load_demo(db.session)
         db.session.commit()
         assert not report.errors, report.errors
