@@ -293,6 +293,13 @@ def measure_http(path: Path, now: datetime, reps: int) -> list[dict]:
     return rows
 
 
+def report_http(rows: list[dict], title: str) -> None:
+    print(f"\n{title}: whole desk requests through Flask (ms)\n"
+          "| actor | GET | p50 | p95 |\n| --- | --- | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['actor']} | /desk/{r['queue']} | {r['p50']:.1f} | {r['p95']:.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tickets", type=int, default=100_000)
@@ -318,15 +325,14 @@ def main() -> None:
                                       "'acknowledged','in_progress','waiting_for_requester','reopened')").scalar()
     print(f"open tickets: {open_n:,}; {args.reps} repetitions each, fresh session per run")
     report(measure(engine, now, args.reps, not args.no_plans), "Schema as migrated")
-    print("\nWhole desk requests through Flask (ms)\n| actor | GET | p50 | p95 |\n| --- | --- | ---: | ---: |")
-    for r in measure_http(path, now, args.reps):
-        print(f"| {r['actor']} | /desk/{r['queue']} | {r['p50']:.1f} | {r['p95']:.1f} |")
+    report_http(measure_http(path, now, args.reps), "Schema as migrated")
     for spec in args.try_index:
         name, cols = spec.split(":")
         with engine.begin() as conn:
             conn.exec_driver_sql(f"CREATE INDEX {name} ON ticket ({cols})")
         try:
             report(measure(engine, now, args.reps, not args.no_plans), f"With {name} ({cols})")
+            report_http(measure_http(path, now, args.reps), f"With {name} ({cols})")
         finally:
             with engine.begin() as conn:
                 conn.exec_driver_sql(f"DROP INDEX {name}")

@@ -124,7 +124,7 @@ def _where(scope: _Scope, name: str, now: datetime, hours: float) -> list:
         # yet marked by the scheduler stays here, so nothing falls between two queues.
         # coalesce() keeps SQLite off ix_ticket_breached_at: "IS NULL" looks selective to the
         # planner but matches nearly every ticket; the due-time range on ix_ticket_status_due
-        # is what narrows this queue (60 -> 5 ms at 100k, see docs/benchmarks.md).
+        # is what narrows this queue (page 60 -> 12 ms at 100k, see docs/benchmarks.md).
         conds += [func.coalesce(Ticket.breached_at, None).is_(None),
                   Ticket.next_due_at <= now + timedelta(hours=hours)]
         if not scope.all_teams:

@@ -46,6 +46,7 @@ class Ticket(Base):
         Index("ix_ticket_assignee_status", "assignee_id", "status"),
         Index("ix_ticket_team_status", "team_id", "status"),
         Index("ix_ticket_status_due", "status", "next_due_at"),
+        Index("ix_ticket_status_breached_due", "status", "breached_at", "next_due_at"),  # leads' queues (bench)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
