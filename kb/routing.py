@@ -29,6 +29,7 @@ from kb.ticket_events import ASSIGNED, TRANSFERRED, record_event
 from kb.ticket_flow import ASSIGNED as S_ASSIGNED, NEW, OPEN_STATUSES, apply_transition
 from kb.tickets import Ticket
 from kb.users import Role, User
+from kb.validation import clean_text
 
 WEIGHTS = {"high": 3, "medium": 2, "low": 1}
 AGENT_ROLES = (Role.AGENT.value, Role.LEAD.value)
@@ -226,12 +227,7 @@ def _check_lead(actor, ticket: Ticket, reason: str) -> str:
         raise NotFound("We could not find that ticket.")
     permissions.require(permissions.can_assign_ticket(actor, ticket),
                         "Only team leads and admins can reassign or transfer tickets.")
-    reason = (reason or "").replace("\r\n", "\n").strip()
-    if not reason:
-        raise ValidationError("Give a reason.", "reason")
-    if len(reason) > REASON_MAX:
-        raise ValidationError(f"The reason can have at most {REASON_MAX} characters.", "reason")
-    return reason
+    return clean_text(reason, field="reason", limit=REASON_MAX, missing="Give a reason.")
 
 
 def _eligible(session: Session, ticket: Ticket, team: Team, assignee_id: int) -> User:

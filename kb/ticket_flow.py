@@ -46,9 +46,10 @@ from sqlalchemy.orm import Session
 
 from kb import permissions
 from kb.db import utcnow
-from kb.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from kb.errors import InvalidTransition, NotFound, PermissionDenied
 from kb.ticket_events import STATUS, TicketEvent, record_event
 from kb.users import Role
+from kb.validation import clean_text
 
 NEW, ASSIGNED, ACKNOWLEDGED, IN_PROGRESS = "new", "assigned", "acknowledged", "in_progress"
 WAITING, RESOLVED, CLOSED, REOPENED = "waiting_for_requester", "resolved", "closed", "reopened"
@@ -121,11 +122,8 @@ def transition_ticket(session: Session, actor, ticket, to_status: str, *, reason
         raise InvalidTransition(f"A ticket cannot go from {from_status!r} to {to_status!r}.")
     if not roles & mine:
         raise PermissionDenied(f"You may not move this ticket from {from_status!r} to {to_status!r}.")
-    reason = (reason or "").replace("\r\n", "\n").strip()
-    if to_status in REASON_REQUIRED and not reason:
-        raise ValidationError(f"Give a reason to move the ticket to {to_status!r}.", "reason")
-    if len(reason) > REASON_MAX:
-        raise ValidationError(f"The reason can have at most {REASON_MAX} characters.", "reason")
+    reason = clean_text(reason, field="reason", limit=REASON_MAX, missing=(
+        f"Give a reason to move the ticket to {to_status!r}." if to_status in REASON_REQUIRED else None))
     return apply_transition(session, actor, ticket, to_status, data={"reason": reason} if reason else None,
                             now=now)
 

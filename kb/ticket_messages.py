@@ -20,9 +20,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kb import permissions
 from kb.db import Base, UTCDateTime, utcnow
-from kb.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from kb.errors import InvalidTransition, NotFound, PermissionDenied
 from kb.ticket_events import AGENT_PUBLIC_REPLY, NOTE, REPLY, record_event, visible_events  # noqa: F401
 from kb.ticket_flow import TERMINAL_STATUSES
+from kb.validation import clean_text
 
 BODY_MAX = 20000
 
@@ -43,12 +44,7 @@ class TicketMessage(Base):
 
 
 def _clean_body(body: str | None) -> str:
-    body = (body or "").replace("\r\n", "\n").strip()
-    if not body:
-        raise ValidationError("Write a message.", "body")
-    if len(body) > BODY_MAX:
-        raise ValidationError(f"The message can have at most {BODY_MAX} characters.", "body")
-    return body
+    return clean_text(body, field="body", limit=BODY_MAX, label="message", missing="Write a message.")
 
 
 def add_reply(session: Session, actor, ticket, body: str, *, internal: bool = False,

@@ -18,6 +18,7 @@ from kb import permissions
 from kb.articles_models import Article
 from kb.db import utcnow
 from kb.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from kb.notifications import notify
 from kb.teams import Team, TeamMember
 from kb.ticket_events import (ACKNOWLEDGED, ARTICLE_LINK, ASSIGNED, COLLABORATOR, EDIT, EXPORT, PLAN, RESOLUTION,
                               VIEW_RESTRICTED, record_event)
@@ -26,18 +27,15 @@ from kb.ticket_flow import (ACKNOWLEDGED as S_ACKNOWLEDGED, ASSIGNED as S_ASSIGN
 from kb.ticket_messages import add_reply
 from kb.ticket_records import ResolutionPlan, TicketArticleLink, TicketCollaborator
 from kb.users import User
+from kb.validation import clean_text
 
 TEXT_MAX = 10000
 EMAIL_MAX, PHONE_MAX = 254, 40
 
 
 def _text(value: str | None, field: str, label: str, *, required: bool = True, limit: int = TEXT_MAX) -> str:
-    value = (value or "").replace("\r\n", "\n").strip()
-    if required and not value:
-        raise ValidationError(f"Enter the {label}.", field)
-    if len(value) > limit:
-        raise ValidationError(f"The {label} can have at most {limit} characters.", field)
-    return value
+    return clean_text(value, field=field, limit=limit, label=label,
+                      missing=f"Enter the {label}." if required else None)
 
 
 def _require_work(actor, ticket) -> None:
@@ -49,7 +47,6 @@ def _require_work(actor, ticket) -> None:
 def _notify(session, user_id, kind: str, text: str, ticket, now) -> None:
     if user_id is None:
         return
-    from kb.notifications import notify
     notify(session, user_id, kind, text, ticket=ticket, now=now)
 
 

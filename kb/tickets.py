@@ -19,6 +19,7 @@ from kb.teams import Team
 from kb.ticket_events import CREATED, record_event
 from kb.ticket_flow import STATUSES
 from kb.users import EMAIL_RE, User
+from kb.validation import clean_text
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20000
@@ -122,12 +123,7 @@ class Ticket(Base):
 
 
 def _clean(text: str | None, limit: int, field: str, label: str) -> str:
-    text = (text or "").replace("\r\n", "\n").strip()
-    if not text:
-        raise ValidationError(f"Enter a {label}.", field)
-    if len(text) > limit:
-        raise ValidationError(f"The {label} can have at most {limit} characters.", field)
-    return text
+    return clean_text(text, field=field, limit=limit, label=label, missing=f"Enter a {label}.")
 
 
 def create_ticket(session: Session, actor: User, *, title: str, description: str,

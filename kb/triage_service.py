@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session
 from kb import permissions
 from kb.db import utcnow
 from kb.errors import NotFound, PermissionDenied, ValidationError
+from kb.service_config import matrix, seed_priority_matrix, set_matrix  # noqa: F401  (part of this API)
 from kb.taxonomy import Category, get_category
 from kb.ticket_events import CATEGORY, PRIORITY, record_event
 from kb.ticket_flow import NEW
 from kb.ticket_records import TriageCorrection
 from kb.tickets import IMPACTS, PRIORITY_KEYS, URGENCIES, Ticket
-from kb.service_config import matrix, seed_priority_matrix, set_matrix  # noqa: F401  (part of this API)
 from kb.triage.priority import DEFAULT_IMPACT, DEFAULT_URGENCY, priority_for, suggest_priority
 from kb.triage.signals import Signal
+from kb.validation import clean_text
 
 NEIGHBOURS = 5          # past tickets that vote on the category
 MIN_SIMILARITY = 0.2    # a neighbour less similar than this does not vote
@@ -233,9 +234,7 @@ def correct(session: Session, actor, ticket: Ticket, *, category_id: int | None 
             raise PermissionDenied("Choose impact and urgency; the priority follows from them.")
     else:
         raise PermissionDenied("You can no longer change how this ticket is classified.")
-    reason = (reason or "").replace("\r\n", "\n").strip()
-    if len(reason) > REASON_MAX:
-        raise ValidationError(f"The reason can have at most {REASON_MAX} characters.", "reason")
+    reason = clean_text(reason, field="reason", limit=REASON_MAX)
     now = now or utcnow()
 
     old = {"category": _slug(session, ticket.category_id), "subcategory": _slug(session, ticket.subcategory_id),
