@@ -4,7 +4,6 @@ Part of the article services (re-exported by ``kb.articles``); read-only.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -13,26 +12,18 @@ from sqlalchemy.orm import Session, selectinload
 from kb import permissions
 from kb.articles_models import STATUSES, Article
 from kb.errors import NotFound, ValidationError
+from kb.pagination import Paged
 from kb.taxonomy import get_category
 
 
 @dataclass
-class Page:
+class Page(Paged):
     """One page of results, shaped like Flask-SQLAlchemy's pagination (the ``pager`` macro reads it)."""
 
     items: list
     page: int
     per_page: int
     total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    has_prev = property(lambda self: self.page > 1)
-    has_next = property(lambda self: self.page < self.pages)
-    prev_num = property(lambda self: self.page - 1)
-    next_num = property(lambda self: self.page + 1)
 
 
 def _visible(stmt, actor, status: str | None):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from kb.db import utcnow
 from kb.errors import NotFound, ValidationError
+from kb.pagination import Paged
 from kb.ticket_records import Notification
 
 KIND_MAX = 30
@@ -23,31 +24,11 @@ ALL = "all"
 
 
 @dataclass(frozen=True)
-class NotificationPage:
+class NotificationPage(Paged):
     items: list[Notification]
     page: int
     per_page: int
     total: int
-
-    @property
-    def pages(self) -> int:
-        return max((self.total + self.per_page - 1) // self.per_page, 1)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
 
 
 def notify(session: Session, user_id: int, kind: str, text: str, ticket=None,

@@ -11,7 +11,6 @@ team leads and admins, who assign and rebalance, see every team in the shared qu
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from kb import permissions
 from kb.db import utcnow
 from kb.errors import NotFound, ValidationError
+from kb.pagination import Paged
 from kb.routing import AgentLoad, agent_loads
 from kb.teams import Team, TeamMember
 from kb.ticket_flow import OPEN_STATUSES, STATUSES
@@ -45,7 +45,7 @@ _RESTRICTED_PROBE = SimpleNamespace(requester_id=None, restricted=True)
 
 
 @dataclass
-class QueuePage:
+class QueuePage(Paged):
     """One page of a queue, shaped like Flask-SQLAlchemy's pagination (the ``pager`` macro reads it)."""
 
     items: list
@@ -55,12 +55,7 @@ class QueuePage:
 
     @property
     def pages(self) -> int:
-        return max(1, min(math.ceil(self.total / self.per_page), MAX_PAGES))
-
-    has_prev = property(lambda self: self.page > 1)
-    has_next = property(lambda self: self.page < self.pages)
-    prev_num = property(lambda self: self.page - 1)
-    next_num = property(lambda self: self.page + 1)
+        return min(super().pages, MAX_PAGES)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from kb import permissions
 from kb.db import utcnow
 from kb.errors import ValidationError
+from kb.pagination import Paged
 from kb.sla.clock import PAUSE_STATUSES, REPLY, STOPPED, ClockStatus, SlaStatus, sla_status
 from kb.sla.models import PRIORITIES
 from kb.teams import Team
@@ -84,7 +85,7 @@ class SlaTotals:
 
 
 @dataclass(frozen=True)
-class SlaReport:
+class SlaReport(Paged):
     rows: list[SlaRow]
     totals: SlaTotals
     page: int
@@ -92,26 +93,6 @@ class SlaReport:
     total: int
     since: date
     until: date
-
-    @property
-    def pages(self) -> int:
-        return max((self.total + self.per_page - 1) // self.per_page, 1)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
 
 
 def met(clock: ClockStatus | None, ticket_status: str = "") -> bool | None:

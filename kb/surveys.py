@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session, aliased, object_session
 from kb import permissions
 from kb.db import utcnow
 from kb.errors import InvalidTransition, NotFound, ValidationError
+from kb.pagination import Paged
 from kb.teams import Team
 from kb.ticket_events import SURVEY, record_event
 from kb.ticket_flow import CLOSED
 from kb.ticket_records import RATING_MAX, RATING_MIN, SurveyResponse
 from kb.tickets import Ticket
 from kb.users import User
+from kb.validation import clean_text
 
 COMMENT_MAX = 2000
 RATINGS = ("speed", "effectiveness", "communication")
@@ -79,9 +81,7 @@ def submit_survey(session: Session, actor, ticket, *, speed, effectiveness, comm
     ratings = {"speed": _rating(speed, "speed"),
                "effectiveness": _rating(effectiveness, "effectiveness"),
                "communication": _rating(communication, "communication")}
-    comment = (comment or "").replace("\r\n", "\n").strip()
-    if len(comment) > COMMENT_MAX:
-        raise ValidationError(f"The comment can have at most {COMMENT_MAX} characters.", "comment")
+    comment = clean_text(comment, field="comment", limit=COMMENT_MAX)
     now = now or utcnow()
     response = SurveyResponse(ticket_id=ticket.id, respondent_id=actor.id, agent_id=ticket.assignee_id,
                               team_id=ticket.team_id, comment=comment, created_at=now, **ratings)
@@ -204,32 +204,12 @@ class Comment:
 
 
 @dataclass(frozen=True)
-class CommentPage:
+class CommentPage(Paged):
     """Shaped like Flask-SQLAlchemy's pagination so the ``pager`` macro can use it."""
     items: list[Comment]
     page: int
     per_page: int
     total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
 
 
 def recent_comments(session: Session, limit: int = 20, page: int = 1, *, since: datetime | None = None,
