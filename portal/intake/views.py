@@ -1,19 +1,17 @@
 """The Get-help page (works without JavaScript), the intake actions, and the deflection report."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
 
-from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from kb import deflection, intake, permissions
-from kb.db import utcnow
 from kb.errors import NotFound, ValidationError
 from kb.intake_models import DEFLECTED, TICKET
-from portal.errors import error_response
 from portal.extensions import db
 from portal.intake import api, bp, browser
+from portal.period import period_from_args
 from portal.security import actor
 from search import IndexMismatchError
 
@@ -108,26 +106,11 @@ def article_page_helpers():
     return {"intake_solved": intake_solved}
 
 
-def _day(raw: str | None, default: date) -> date:
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        abort(400, _("Dates look like 2025-01-31."))
-
-
 @bp.get("/intake/stats")
 @login_required
 def stats():
     permissions.require(permissions.can_view_intake_stats(actor()))
-    today = utcnow().date()
-    since_day = _day(request.args.get("since"), today - timedelta(days=30))
-    until_day = _day(request.args.get("until"), today)
-    if until_day < since_day:
-        return error_response(400, _("The end date is before the start date."))
-    since = datetime.combine(since_day, time.min, tzinfo=timezone.utc)
-    until = datetime.combine(until_day + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    period = period_from_args(30)
     window = current_app.config["DEFLECTION_WINDOW_DAYS"]
-    report = deflection.deflection_stats(db.session, since, until, window_days=window)
-    return render_template("intake/stats.html", report=report, since=since_day, until=until_day)
+    report = deflection.deflection_stats(db.session, period.since, period.until, window_days=window)
+    return render_template("intake/stats.html", report=report, since=period.since_day, until=period.until_day)
