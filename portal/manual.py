@@ -13,16 +13,10 @@ from flask_login import login_required
 from kb.db import utcnow
 from kb.service_manual import service_manual
 from portal.extensions import db
+from portal.tickets.labels import IMPACT_NAMES, PRIORITY_LABELS, PRIORITY_MEANINGS, URGENCY_NAMES
 
 bp = Blueprint("manual", __name__)
 
-PRIORITY_NAMES = {"high": _l("High"), "medium": _l("Medium"), "low": _l("Low")}
-PRIORITY_MEANINGS = {"high": _l("system crash or data loss: respond immediately"),
-                     "medium": _l("some users or a function impaired"),
-                     "low": _l("questions and suggestions")}
-IMPACT_NAMES = {"single": _l("Single user"), "several": _l("Several users or a function impaired"),
-                "all": _l("Whole department, all users or data loss")}
-URGENCY_NAMES = {"can_wait": _l("Can wait"), "impeded": _l("Work impeded"), "stopped": _l("Work stopped")}
 DAY_LABELS = {"mon": _l("Monday"), "tue": _l("Tuesday"), "wed": _l("Wednesday"), "thu": _l("Thursday"),
               "fri": _l("Friday"), "sat": _l("Saturday"), "sun": _l("Sunday")}
 
@@ -53,6 +47,6 @@ def _duration_filter(value, business_day=None) -> str:
 @login_required
 def page():
     manual = service_manual(db.session, today=utcnow().date())
-    return render_template("manual.html", manual=manual, priority_names=PRIORITY_NAMES,
+    return render_template("manual.html", manual=manual, priority_names=PRIORITY_LABELS,
                            priority_meanings=PRIORITY_MEANINGS, impact_names=IMPACT_NAMES,
                            urgency_names=URGENCY_NAMES, day_labels=DAY_LABELS)

@@ -25,16 +25,10 @@ from kb.tickets import IMPACTS, PRIORITY_KEYS, URGENCIES
 from kb.users import User
 from portal.extensions import db
 from portal.security import actor
+from portal.tickets.labels import IMPACT_NAMES, PRIORITY_LABELS, PRIORITY_MEANINGS, URGENCY_NAMES
 
 bp = Blueprint("service_admin", __name__, url_prefix="/admin/service")
 
-PRIORITY_LABELS = {"high": _l("High"), "medium": _l("Medium"), "low": _l("Low")}
-PRIORITY_MEANINGS = {"high": _l("System crash or data loss: respond immediately."),
-                     "medium": _l("Some users affected, or a function impaired."),
-                     "low": _l("Routine questions and suggestions.")}
-IMPACT_LABELS = {"single": _l("Single user"), "several": _l("Several users / a function impaired"),
-                 "all": _l("Whole department / all users / data loss")}
-URGENCY_LABELS = {"can_wait": _l("Can wait"), "impeded": _l("Work impeded"), "stopped": _l("Work stopped")}
 REPORT_DAYS = (7, 30, 90, 365)
 
 
@@ -50,7 +44,7 @@ class MatrixForm(FlaskForm):
 for _i in IMPACTS:
     for _u in URGENCIES:
         setattr(MatrixForm, f"{_i}__{_u}", SelectField(
-            _l("%(impact)s, %(urgency)s", impact=IMPACT_LABELS[_i], urgency=URGENCY_LABELS[_u]),
+            _l("%(impact)s, %(urgency)s", impact=IMPACT_NAMES[_i], urgency=URGENCY_NAMES[_u]),
             choices=[SelectChoice(p, PRIORITY_LABELS[p]) for p in PRIORITY_KEYS]))
 del _i, _u
 
@@ -124,7 +118,7 @@ def matrix():
             flash(_("Priority matrix saved."), "success")
             return redirect(url_for("service_admin.matrix"))
     return render_template("service_admin/matrix.html", form=form, impacts=IMPACTS, urgencies=URGENCIES,
-                           impact_labels=IMPACT_LABELS, urgency_labels=URGENCY_LABELS,
+                           impact_labels=IMPACT_NAMES, urgency_labels=URGENCY_NAMES,
                            priority_labels=PRIORITY_LABELS, meanings=PRIORITY_MEANINGS), (400 if form.errors else 200)
 
 

@@ -17,6 +17,14 @@ STATUS_LABELS = {
 }
 STAFF_STATUS_LABELS = dict(STATUS_LABELS, waiting_for_requester=_l("Waiting for requester"))
 PRIORITY_LABELS = {"high": _l("High"), "medium": _l("Medium"), "low": _l("Low")}
+PRIORITY_MEANINGS = {"high": _l("System crash or data loss: respond immediately."),
+                     "medium": _l("Some users affected, or a function impaired."),
+                     "low": _l("Routine questions and suggestions.")}
+# Impact and urgency as staff configure them (the matrix, the manual) ...
+IMPACT_NAMES = {"single": _l("Single user"), "several": _l("Several users or a function impaired"),
+                "all": _l("Whole department, all users or data loss")}
+URGENCY_NAMES = {"can_wait": _l("Can wait"), "impeded": _l("Work impeded"), "stopped": _l("Work stopped")}
+# ... and as a requester answers them when filing.
 CHANNEL_LABELS = {"portal": _l("Portal"), "phone": _l("Phone"), "email": _l("Email"), "chat": _l("Chat"),
                   "api": _l("API")}
 IMPACT_LABELS = {"single": _l("Only me"), "several": _l("Several people or a function"),
