@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from kb import permissions
+from kb.attachments import visible_attachments
 from kb.errors import NotFound
 from kb.ticket_events import visible_events
 from kb.ticket_messages import visible_messages
@@ -21,8 +22,6 @@ def _iso(value):
 
 
 def export_ticket(session: Session, actor, ticket) -> dict:
-    from kb.attachments import visible_attachments
-
     if not permissions.can_view_ticket(actor, ticket):
         raise NotFound("We could not find that ticket.")
     staff = permissions.is_staff(actor)

@@ -18,7 +18,7 @@ from kb.tickets import get_ticket
 from portal.extensions import db
 from portal.security import actor
 from portal.tickets import bp
-from portal.tickets.page import FORMS, ticket_page_context
+from portal.tickets.page import FORMS, fill_choices, ticket_page_context
 from portal.tickets.views import _split_category
 
 
@@ -48,9 +48,7 @@ def _run(ticket_id: int, name: str, action, message: str, anchor: str = ""):
     """Validate the named form, run ``action(ticket, form)``, and answer."""
     ticket = get_ticket(db.session, actor(), ticket_id)
     form = FORMS[name](prefix=name)
-    if name in ("collaborator", "transfer", "assign"):
-        from portal.tickets.page import fill_choices
-        fill_choices({**{n: FORMS[n](formdata=None, prefix=n) for n in FORMS}, name: form}, ticket)
+    fill_choices({name: form}, ticket)
     if not form.validate_on_submit():
         if form.errors.get("csrf_token"):
             abort(400, _("Your form expired or was sent from another site. Reload the page and try again."))

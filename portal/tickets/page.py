@@ -15,7 +15,8 @@ from wtforms import (BooleanField, DateTimeLocalField, HiddenField, IntegerField
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from kb import permissions, ticket_work
+from kb import permissions, ticket_sla, ticket_similarity, ticket_work
+from kb.attachments import visible_attachments
 from kb.search_service import search_articles
 from kb.teams import Team, TeamMember
 from kb.ticket_events import visible_events
@@ -115,29 +116,38 @@ def _agents() -> list[User]:
 
 
 def fill_choices(forms: dict, ticket) -> None:
+    """Fill the choices of whichever of the collaborator, transfer, assign and triage forms
+    ``forms`` holds (the page has all four; an action validating one passes only that one)."""
     from portal.tickets.views import category_choices
 
     locale = str(get_locale())
-    teams = list(db.session.scalars(select(Team).where(Team.active.is_(True)).order_by(Team.name)))
-    agents = _agents()
-    forms["collaborator"].who.choices = ([(f"user:{u.id}", u.name) for u in agents if u.id != ticket.assignee_id]
-                                         + [(f"team:{t.id}", str(_l("Team: %(name)s", name=t.label(locale))))
-                                            for t in teams])
-    forms["transfer"].team_id.choices = [(str(t.id), t.label(locale)) for t in teams if t.id != ticket.team_id]
-    members = set(db.session.scalars(select(TeamMember.user_id).where(TeamMember.team_id == ticket.team_id))) \
-        if ticket.team_id else {u.id for u in agents}
-    forms["assign"].assignee_id.choices = [(str(u.id), u.name) for u in agents
-                                           if u.id in members and u.id != ticket.assignee_id]
-    triage = forms["triage"]
-    triage.category.choices = category_choices(locale)
-    triage.impact.choices = [("", "—")] + [(k, str(v)) for k, v in IMPACT_LABELS.items()]
-    triage.urgency.choices = [("", "—")] + [(k, str(v)) for k, v in URGENCY_LABELS.items()]
-    triage.priority.choices = [("", str(_l("From the matrix")))] + [(k, str(v)) for k, v in PRIORITY_LABELS.items()]
-    if not triage.is_submitted():
-        current = ticket.subcategory or ticket.category
-        triage.category.data = current.slug if current else ""
-        triage.impact.data = ticket.impact or ""
-        triage.urgency.data = ticket.urgency or ""
+    if {"collaborator", "transfer"} & forms.keys():
+        teams = list(db.session.scalars(select(Team).where(Team.active.is_(True)).order_by(Team.name)))
+    if {"collaborator", "assign"} & forms.keys():
+        agents = _agents()
+    if "collaborator" in forms:
+        forms["collaborator"].who.choices = (
+            [(f"user:{u.id}", u.name) for u in agents if u.id != ticket.assignee_id]
+            + [(f"team:{t.id}", str(_l("Team: %(name)s", name=t.label(locale)))) for t in teams])
+    if "transfer" in forms:
+        forms["transfer"].team_id.choices = [(str(t.id), t.label(locale)) for t in teams if t.id != ticket.team_id]
+    if "assign" in forms:
+        members = set(db.session.scalars(select(TeamMember.user_id).where(TeamMember.team_id == ticket.team_id))) \
+            if ticket.team_id else {u.id for u in agents}
+        forms["assign"].assignee_id.choices = [(str(u.id), u.name) for u in agents
+                                               if u.id in members and u.id != ticket.assignee_id]
+    if "triage" in forms:
+        triage = forms["triage"]
+        triage.category.choices = category_choices(locale)
+        triage.impact.choices = [("", "—")] + [(k, str(v)) for k, v in IMPACT_LABELS.items()]
+        triage.urgency.choices = [("", "—")] + [(k, str(v)) for k, v in URGENCY_LABELS.items()]
+        triage.priority.choices = [("", str(_l("From the matrix")))] + [(k, str(v))
+                                                                        for k, v in PRIORITY_LABELS.items()]
+        if not triage.is_submitted():
+            current = ticket.subcategory or ticket.category
+            triage.category.data = current.slug if current else ""
+            triage.impact.data = ticket.impact or ""
+            triage.urgency.data = ticket.urgency or ""
 
 
 def _safe(what: str, fn, default):
@@ -150,9 +160,6 @@ def _safe(what: str, fn, default):
 
 
 def ticket_page_context(ticket, submitted: dict | None = None) -> dict:
-    from kb import ticket_sla, ticket_similarity
-    from kb.attachments import visible_attachments
-
     user = actor()
     session = db.session
     ticket_work.record_view(session, user, ticket)
