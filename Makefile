@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export FLASK_APP := wsgi
 
-.PHONY: run test setup install install-dev translations translations-update browser bench eval lock clean help
+.PHONY: mailserver run test setup install install-dev translations translations-update browser bench eval lock clean help
 
 help:
 	@echo "make run    set up (venv, pinned install, migrations, demo data, index) and serve on http://$(HOST):$(PORT)"
@@ -30,7 +30,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 install: $(VENV)/.installed translations
 
-install-dev: $(VENV)/.installed-dev translations browser
+install-dev: $(VENV)/.installed-dev translations browser mailserver
 
 translations: $(VENV)/.installed
 	@$(BIN)/pybabel compile -d portal/translations
@@ -41,6 +41,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "wenquanyi" || { \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei; }
+
+# Debian's Dovecot: the email tests fetch from a real IMAP server on loopback, which the
+# test set-up starts as an unprivileged process with its own configuration.
+mailserver:
+	@command -v dovecot >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; }
 
 setup: install
 	$(BIN)/flask setup

@@ -110,6 +110,20 @@ def record_query(session: Session, actor, token: str, text: str, article_ids: It
     return intake
 
 
+def last_suggestions(session: Session, intake: IntakeSession, limit: int = 3) -> list[tuple[str, str]]:
+    """``(title, path)`` of the public articles shown for the session's last query, best first."""
+    from kb.articles_models import Article
+
+    last = intake.last_query
+    if last is None:
+        return []
+    rows = session.execute(
+        select(Article.id, Article.title).join(IntakeImpression, IntakeImpression.article_id == Article.id)
+        .where(IntakeImpression.query_id == last.id, Article.status == "published", Article.audience == "public")
+        .order_by(IntakeImpression.rank).limit(limit))
+    return [(title, f"/kb/{article_id}") for article_id, title in rows]
+
+
 def last_impression(session: Session, intake: IntakeSession, article_id: int) -> IntakeImpression | None:
     """Where the article was most recently shown in this session, if at all."""
     return session.scalar(

@@ -1,8 +1,13 @@
-"""In-app notifications: the scheduler and the lifecycle tell one person something.
+"""Notifications: the scheduler and the lifecycle tell one person something, in the app
+and by email, as that person chose (:data:`KINDS`, opt-outs in ``notification_preference``).
 
 A notification belongs to its recipient only: every read and change here is scoped by
 the actor's id, so nobody can list, count or mark someone else's (asking for another
 person's id is the same as asking for one that does not exist).
+
+What a requester is told is public by construction: callers pass the public text (never
+an internal note), and the email carries the same text (see the marker test in
+tests/test_internal_notes_never_leak.py).
 """
 from __future__ import annotations
 
@@ -15,12 +20,33 @@ from sqlalchemy.orm import Session
 from kb.db import utcnow
 from kb.errors import NotFound, ValidationError
 from kb.pagination import Paged
+from kb.channel_models import NOTIFICATION_CHANNELS, NotificationPreference
 from kb.ticket_records import Notification
+from kb.users import User
 
 KIND_MAX = 30
 TEXT_MAX = 2000
 MAX_PER_PAGE = 100
 ALL = "all"
+
+# Every kind a person can be told about, in the order the preferences page lists them,
+# with who receives it (for the page's explanation). Kinds not listed are always sent.
+KINDS = {
+    "received": "requester",        # ticket received, with its reference and suggested articles
+    "acknowledged": "requester",    # accepted, with planned actions and expected completion
+    "question": "requester",        # waiting for you
+    "reply": "everyone",            # a public reply on a ticket you filed, follow or work
+    "resolved": "requester",        # resolved, with confirm / reopen links
+    "survey": "requester",          # satisfaction survey invitation
+    "update": "requester",          # a ticket you follow was merged, grouped or updated
+    "assigned": "staff",            # a ticket was assigned to you
+    "reopened": "staff",
+    "cancelled": "staff",
+    "collaborator": "staff",        # someone asked for your help
+    "sla_reminder": "staff",
+    "sla_escalation": "staff",
+    "auto_closed": "requester",
+}
 
 
 @dataclass(frozen=True)
@@ -31,9 +57,38 @@ class NotificationPage(Paged):
     total: int
 
 
+def opted_out(session: Session, user_id: int) -> set[tuple[str, str]]:
+    """The (kind, channel) pairs this user does not want."""
+    return {(p.kind, p.channel) for p in session.scalars(
+        select(NotificationPreference).where(NotificationPreference.user_id == user_id))}
+
+
+def set_preferences(session: Session, user, wanted: set[tuple[str, str]]) -> None:
+    """Store ``user``'s choice: ``wanted`` holds the (kind, channel) pairs to receive; every
+    other known pair becomes an opt-out. Unknown pairs are refused."""
+    uid = _uid(user)
+    if uid is None:
+        raise NotFound("Log in to choose your notifications.")
+    known = {(k, c) for k in KINDS for c in NOTIFICATION_CHANNELS}
+    if not set(wanted) <= known:
+        raise ValidationError("Unknown notification choice.", "preferences")
+    current = opted_out(session, uid)
+    target = known - set(wanted)
+    for kind, channel in current - target:
+        session.delete(session.get(NotificationPreference, (uid, kind, channel)))
+    for kind, channel in target - current:
+        session.add(NotificationPreference(user_id=uid, kind=kind, channel=channel))
+    session.flush()
+
+
 def notify(session: Session, user_id: int, kind: str, text: str, ticket=None,
-           now: datetime | None = None) -> Notification:
-    """Queue one message for ``user_id`` (a system action: no permission check); flushes."""
+           now: datetime | None = None, *, body: str | None = None, links=None) -> Notification | None:
+    """Tell ``user_id`` something (a system action: no permission check); flushes.
+
+    In the app as ``text``; by email (the outbox, :mod:`kb.mail_out`) as ``text``, then
+    ``body`` (e.g. the public reply itself) and ``links`` (``[(label, path)]``), unless the
+    person opted out of that kind on that channel. Returns the in-app notification, or
+    None when they do not want it in the app."""
     kind = (kind or "").strip()
     text = (text or "").strip()
     if not kind or len(kind) > KIND_MAX:
@@ -42,11 +97,36 @@ def notify(session: Session, user_id: int, kind: str, text: str, ticket=None,
         raise ValidationError("A notification needs a text.", "text")
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise ValidationError("A notification needs a recipient.", "user_id")
-    note = Notification(user_id=user_id, ticket_id=getattr(ticket, "id", None), kind=kind,
-                        text=text[:TEXT_MAX], created_at=now or utcnow())
-    session.add(note)
+    from kb import mail_out
+
+    now = now or utcnow()
+    unwanted = opted_out(session, user_id)
+    note = None
+    if (kind, "in_app") not in unwanted:
+        note = Notification(user_id=user_id, ticket_id=getattr(ticket, "id", None), kind=kind,
+                            text=text[:TEXT_MAX], created_at=now)
+        session.add(note)
+    user = session.get(User, user_id)
+    if (kind, "email") not in unwanted and user is not None and user.is_active and user.email:
+        mail_out.enqueue(session, user=user, kind=kind, text=text, body=body, ticket=ticket, links=links, now=now)
     session.flush()
     return note
+
+
+def ticket_path(ticket) -> str:
+    return f"/tickets/{ticket.id}"
+
+
+def notify_requesters(session: Session, ticket, kind: str, text: str, *, now: datetime | None = None,
+                      body: str | None = None, links=None, exclude: int | None = None) -> None:
+    """Tell the requester (as ``kind``, with ``links``) and everyone following the ticket
+    (as ``update``, with a link to it); ``exclude`` is the person who caused it."""
+    view = [("Open the ticket", ticket_path(ticket))]
+    if ticket.requester_id != exclude:
+        notify(session, ticket.requester_id, kind, text, ticket=ticket, now=now, body=body,
+               links=[*(links or []), *view])
+    for uid in sorted(ticket.follower_ids - {ticket.requester_id, exclude}):
+        notify(session, uid, "update", text, ticket=ticket, now=now, body=body, links=view)
 
 
 def _uid(user) -> int | None:

@@ -86,12 +86,17 @@ def can_view_ticket(actor, ticket) -> bool:
         return True
     if getattr(ticket, "restricted", False):
         return role in REVIEWER_ROLES
-    return is_staff(actor)
+    return is_staff(actor) or actor.id in getattr(ticket, "follower_ids", ())
 
 
 def can_work_ticket(actor, ticket) -> bool:
     """Reply publicly, add notes, acknowledge, plan, resolve: agents, leads and admins who can see it."""
     return _role(actor) in WORKER_ROLES and can_view_ticket(actor, ticket)
+
+
+def can_file_on_behalf(actor) -> bool:
+    """Log a call (or another channel's message) as a ticket for someone else: agents, leads, admins."""
+    return _role(actor) in WORKER_ROLES
 
 
 def can_assign_ticket(actor, ticket=None) -> bool:

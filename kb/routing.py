@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from kb import permissions
 from kb.db import utcnow
 from kb.errors import NotFound, ValidationError
+from kb.notifications import notify, ticket_path
 from kb.taxonomy import Category
 from kb.teams import DEFAULT_CAPACITY, AgentProfile, AgentSkill, Team, TeamCategory, TeamMember
 from kb.ticket_events import ASSIGNED, TRANSFERRED, record_event
@@ -207,6 +208,9 @@ def _assign(session, actor, ticket, team, assignee, now, event_kind, data) -> No
     if assignee is not None:
         _stamp(session, assignee, now)
     record_event(session, actor, ticket, event_kind, data=data, now=now)
+    if assignee is not None and (actor is None or assignee.id != actor.id):
+        notify(session, assignee.id, "assigned", f"{ticket.reference} “{ticket.title}” was assigned to you "
+               f"({ticket.priority} priority).", ticket=ticket, now=now, links=[("Open the ticket", ticket_path(ticket))])
     if assignee is not None and ticket.status == NEW:
         apply_transition(session, actor, ticket, S_ASSIGNED, data={"auto": True} if actor is None else None, now=now)
 

@@ -145,5 +145,12 @@ def apply_transition(session: Session, actor, ticket, to_status: str, *, data: d
         ticket.closed_at = now
     elif to_status in (REOPENED, IN_PROGRESS) and from_status in (RESOLVED, REOPENED):
         ticket.resolved_at = None
-    return record_event(session, actor, ticket, STATUS, from_status=from_status, to_status=to_status,
-                        data=data, now=now)
+    event = record_event(session, actor, ticket, STATUS, from_status=from_status, to_status=to_status,
+                         data=data, now=now)
+    if to_status == CLOSED:
+        from kb.notifications import notify, ticket_path
+
+        notify(session, ticket.requester_id, "survey",
+               f"{ticket.reference} is closed. Three quick questions tell us how we did.", ticket=ticket,
+               now=now, links=[("Answer the survey", f"{ticket_path(ticket)}/survey")])
+    return event

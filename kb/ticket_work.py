@@ -18,7 +18,7 @@ from kb import permissions
 from kb.articles_models import Article
 from kb.db import utcnow
 from kb.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
-from kb.notifications import notify
+from kb.notifications import notify, notify_requesters, ticket_path
 from kb.teams import Team, TeamMember
 from kb.ticket_events import (ACKNOWLEDGED, ARTICLE_LINK, ASSIGNED, COLLABORATOR, EDIT, EXPORT, PLAN, RESOLUTION,
                               VIEW_RESTRICTED, record_event)
@@ -90,9 +90,9 @@ def acknowledge(session: Session, actor, ticket, *, planned_actions: str, expect
         raise InvalidTransition(f"A {ticket.status!r} ticket cannot be acknowledged.")
     record_event(session, actor, ticket, ACKNOWLEDGED,
                  data={"expected_completion_at": expected_completion_at.isoformat()}, now=now)
-    _notify(session, ticket.requester_id, "acknowledged",
-            f"{ticket.reference} was accepted by {actor.name}; expected completion "
-            f"{expected_completion_at:%Y-%m-%d %H:%M} UTC.", ticket, now)
+    notify_requesters(session, ticket, "acknowledged",
+                      f"{ticket.reference} was accepted by {actor.name}; expected completion "
+                      f"{expected_completion_at:%Y-%m-%d %H:%M} UTC.", now=now, body=f"Planned actions:\n{actions}")
 
 
 def start_work(session: Session, actor, ticket, *, now: datetime | None = None) -> None:
@@ -115,8 +115,8 @@ def ask_requester(session: Session, actor, ticket, body: str, *, now: datetime |
         raise InvalidTransition(f"A {ticket.status!r} ticket cannot wait for the requester.")
     message = add_reply(session, actor, ticket, body, now=now)
     transition_ticket(session, actor, ticket, WAITING, now=now)
-    _notify(session, ticket.requester_id, "question", f"{ticket.reference}: {actor.name} asked you a question.",
-            ticket, now)
+    notify(session, ticket.requester_id, "question", f"{ticket.reference}: {actor.name} asked you a question.",
+           ticket=ticket, now=now, body=message.body, links=[("Answer", ticket_path(ticket))])
     return message
 
 
@@ -124,12 +124,15 @@ def reply(session: Session, actor, ticket, body: str, *, internal: bool = False,
     """A reply or note. A requester answering a ticket that waits for them puts it back in progress."""
     now = now or utcnow()
     message = add_reply(session, actor, ticket, body, internal=internal, now=now)
-    if actor.id == ticket.requester_id and not internal:
-        if ticket.status == WAITING:
+    if internal:
+        return message
+    text = f"{ticket.reference}: {actor.name} replied."
+    if not permissions.is_staff(actor):  # the requester or a follower
+        if actor.id == ticket.requester_id and ticket.status == WAITING:
             transition_ticket(session, actor, ticket, IN_PROGRESS, now=now)
-        _notify(session, ticket.assignee_id, "reply", f"{ticket.reference}: {actor.name} replied.", ticket, now)
-    elif not internal:
-        _notify(session, ticket.requester_id, "reply", f"{ticket.reference}: {actor.name} replied.", ticket, now)
+        if ticket.assignee_id != actor.id:
+            _notify(session, ticket.assignee_id, "reply", text, ticket, now)
+    notify_requesters(session, ticket, "reply", text, now=now, body=message.body, exclude=actor.id)
     return message
 
 
@@ -142,8 +145,11 @@ def resolve(session: Session, actor, ticket, resolution: str, *, now: datetime |
     transition_ticket(session, actor, ticket, RESOLVED, now=now)
     ticket.resolution = text
     record_event(session, actor, ticket, RESOLUTION, now=now)
-    _notify(session, ticket.requester_id, "resolved",
-            f"{ticket.reference} was resolved. Please confirm the fix or reopen it.", ticket, now)
+    notify_requesters(session, ticket, "resolved",
+                      f"{ticket.reference} was resolved. Please confirm the fix or reopen it.", now=now,
+                      body=f"Resolution:\n{text}",
+                      links=[("Confirm the fix", f"{ticket_path(ticket)}/mail/confirm"),
+                             ("It is not fixed: reopen", f"{ticket_path(ticket)}/mail/reopen")])
 
 
 def confirm(session: Session, actor, ticket, *, now: datetime | None = None) -> None:

@@ -5,12 +5,14 @@ conversation in :mod:`kb.ticket_messages`. Keep this model to what every channel
 """
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from kb import permissions
+from kb.channel_models import TicketFollower
 from kb.db import Base, UTCDateTime, utcnow
 from kb.errors import NotFound, ValidationError
 from kb.intake_models import IntakeSession
@@ -28,6 +30,11 @@ CHANNELS = ("portal", "phone", "email", "chat", "api")
 PRIORITY_KEYS = ("high", "medium", "low")  # as kb.sla.models.PRIORITIES; kb.triage labels are capitalised
 IMPACTS = ("single", "several", "all")      # kb.triage.priority.IMPACT_LEVELS
 URGENCIES = ("can_wait", "impeded", "stopped")
+
+
+def new_email_token() -> str:
+    """Ten characters of a URL- and subject-safe alphabet (about 50 bits)."""
+    return secrets.token_hex(8)[:10]
 
 
 def _in(column: str, values) -> str:
@@ -92,6 +99,15 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), nullable=True)
 
+    # Grouping (kb.duplicates): a duplicate or an incident's member points at its parent;
+    # a follow-up (a reply by email to a ticket closed too long ago) at the old ticket.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), nullable=True, index=True)
+    is_incident: Mapped[bool] = mapped_column(Boolean, default=False)
+    followup_of_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), nullable=True)
+    # The secret in every mail about this ticket (subject tag and Message-ID): a reply by
+    # email is only threaded onto the ticket when it carries it (kb.mail_in).
+    email_token: Mapped[str] = mapped_column(String(16), default=new_email_token)
+
     # SLA, denormalised from the clocks (kb.sla.clock) after every change so queues can
     # filter and sort by them with an index; None while paused or stopped.
     response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -107,11 +123,21 @@ class Ticket(Base):
     category: Mapped[Category | None] = relationship(foreign_keys=[category_id])
     subcategory: Mapped[Category | None] = relationship(foreign_keys=[subcategory_id])
     team: Mapped["Team | None"] = relationship(foreign_keys=[team_id])
+    followers: Mapped[list[TicketFollower]] = relationship(foreign_keys=[TicketFollower.ticket_id], viewonly=True)
+
+    @property
+    def follower_ids(self) -> set[int]:
+        return {f.user_id for f in self.followers}
 
     @property
     def reference(self) -> str:
         """Readable and stable: HD-<year filed>-<id, six digits>."""
         return f"{REFERENCE_PREFIX}-{self.created_at.year}-{self.id:06d}"
+
+    @property
+    def mail_tag(self) -> str:
+        """The subject tag of every mail about this ticket: the reference and its token."""
+        return f"[{self.reference}:{self.email_token}]"
 
     @property
     def text(self) -> str:
@@ -131,7 +157,8 @@ def create_ticket(session: Session, actor: User, *, title: str, description: str
                   now: datetime | None = None, channel: str = "portal", contact_email: str | None = None,
                   contact_phone: str | None = None, category_id: int | None = None,
                   subcategory_id: int | None = None, impact: str | None = None, urgency: str | None = None,
-                  embedder=None, route: bool = True) -> Ticket:
+                  embedder=None, route: bool = True, requester: User | None = None,
+                  suggested=None) -> Ticket:
     """Register a ticket for ``actor`` (steps 1-3 of the process in one go).
 
     Registration (channel, contact details, time), then triage (:mod:`kb.triage_service`:
@@ -142,23 +169,36 @@ def create_ticket(session: Session, actor: User, *, title: str, description: str
 
     ``intake`` is the session it came from (the caller has checked that this browser owns
     it); ``matcher`` (a kb.deflection.ProblemMatcher) turns earlier deflections of the same
-    problem within ``window_days`` into failed ones."""
+    problem within ``window_days`` into failed ones.
+
+    ``requester`` is the person the ticket is for when ``actor`` files it on their behalf
+    (an agent logging a call, the email and chat intake); it defaults to ``actor``.
+    ``suggested`` (``[(title, path)]``) are the articles offered to them, for the "received"
+    notification; by default the ones the intake session showed last."""
     from kb import deflection, intake as intake_service, routing, ticket_similarity, triage_service
 
     permissions.require(permissions.can_file_ticket(actor), "Log in to file a ticket.")
+    if requester is None:
+        requester = actor
+    elif requester.id != actor.id:
+        permissions.require(permissions.can_file_on_behalf(actor),
+                            "Only support agents can file a ticket for someone else.")
+        if not requester.is_active:
+            raise ValidationError("That person's account is deactivated.", "requester_id")
     if channel not in CHANNELS:
         raise ValidationError(f"Unknown channel {channel!r}; one of {', '.join(CHANNELS)}.", "channel")
-    contact_email = (contact_email or actor.email or "").strip().lower() or None
+    contact_email = (contact_email or requester.email or "").strip().lower() or None
     if contact_email and (len(contact_email) > 254 or not EMAIL_RE.match(contact_email)):
         raise ValidationError("Enter a valid email address for updates.", "contact_email")
     now = now or utcnow()
     ticket = Ticket(title=_clean(title, TITLE_MAX, "title", "title"),
                     description=_clean(description, DESCRIPTION_MAX, "description", "description"),
-                    requester_id=actor.id, status="new", created_at=now, updated_at=now, channel=channel,
+                    requester_id=requester.id, status="new", created_at=now, updated_at=now, channel=channel,
                     contact_email=contact_email,
-                    contact_phone=(contact_phone or "").strip()[:40] or None, language=actor.locale)
+                    contact_phone=(contact_phone or requester.phone or "").strip()[:40] or None,
+                    language=requester.locale)
     if intake is not None:
-        intake_service.require_writable(intake, actor)
+        intake_service.require_writable(intake, requester)
         ticket.intake_session = intake
     session.add(ticket)
     session.flush()
@@ -173,7 +213,23 @@ def create_ticket(session: Session, actor: User, *, title: str, description: str
     if intake is not None:
         intake_service.record_ticket_filed(session, intake, ticket, now=now)
     deflection.fail_deflections(session, ticket, matcher, window_days=window_days, now=now)
+    _confirm_receipt(session, ticket, intake, suggested, now)
     return ticket
+
+
+def _confirm_receipt(session: Session, ticket: Ticket, intake, suggested, now: datetime) -> None:
+    """The "received" notification: the reference, and the articles we suggested."""
+    from kb import intake as intake_service
+    from kb.notifications import notify, ticket_path
+
+    if suggested is None:
+        suggested = intake_service.last_suggestions(session, intake) if intake is not None else []
+    links = [("Follow your ticket", ticket_path(ticket)), *suggested[:5]]
+    text = f"We received your request {ticket.reference} “{ticket.title}” ({ticket.priority} priority)."
+    body = None
+    if suggested:
+        body = "While you wait, these articles may help:\n" + "\n".join(f"- {title}" for title, _ in suggested[:5])
+    notify(session, ticket.requester_id, "received", text, ticket=ticket, now=now, body=body, links=links)
 
 
 def get_ticket(session: Session, actor, ticket_id: int) -> Ticket:

@@ -40,6 +40,10 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Registered by a channel (an email sender, a caller) rather than by signing up: has
+    # no usable password until an admin or a password reset gives one.
+    is_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     # The attributes Flask-Login expects, without importing Flask into the domain.
     is_authenticated = True

@@ -86,6 +86,27 @@ class Settings:
     ATTACHMENT_MAX_MB: int = field(default=10, metadata={"parse": lambda n, r: _int(n, r, 1)})
     ATTACHMENT_MAX_COUNT: int = field(default=5, metadata={"parse": lambda n, r: _int(n, r, 1)})
     ATTACHMENT_MAX_PER_TICKET: int = field(default=50, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    # Channels and notifications (docs/channels.md).
+    BASE_URL: str = "http://localhost:5000"    # links in outgoing mail
+    MAIL_FROM: str = "Helpdesk <helpdesk@localhost>"
+    SMTP_HOST: str = ""                        # "" = mail waits in the outbox until configured
+    SMTP_PORT: int = field(default=25, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    SMTP_USER: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_SECURITY: str = field(default="none", metadata={"parse": _choice(("none", "starttls", "ssl"))})
+    SMTP_TIMEOUT: int = field(default=15, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    IMAP_HOST: str = ""                        # "" = no mailbox to fetch
+    IMAP_PORT: int = field(default=993, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    IMAP_USER: str = ""
+    IMAP_PASSWORD: str = ""
+    IMAP_SECURITY: str = field(default="ssl", metadata={"parse": _choice(("none", "starttls", "ssl"))})
+    IMAP_FOLDER: str = "INBOX"
+    IMAP_AFTER: str = field(default="seen", metadata={"parse": _choice(("seen", "delete"))})
+    IMAP_SECONDS: int = field(default=120, metadata={"parse": lambda n, r: _int(n, r, 0)})  # 0 = only by command
+    MAIL_MAX_MB: int = field(default=25, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    MAIL_REOPEN_DAYS: int = field(default=14, metadata={"parse": lambda n, r: _int(n, r, 0)})
+    CHAT_MAX_SKEW_SECONDS: int = field(default=300, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    DUPLICATE_WINDOW_HOURS: int = field(default=24, metadata={"parse": lambda n, r: _int(n, r, 1)})
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -145,6 +166,27 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "ATTACHMENT_MAX_COUNT": settings.ATTACHMENT_MAX_COUNT,
         "ATTACHMENT_MAX_PER_TICKET": settings.ATTACHMENT_MAX_PER_TICKET,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BASE_URL": settings.BASE_URL.rstrip("/"),
+        "MAIL_FROM": settings.MAIL_FROM,
+        "SMTP_HOST": settings.SMTP_HOST,
+        "SMTP_PORT": settings.SMTP_PORT,
+        "SMTP_USER": settings.SMTP_USER,
+        "SMTP_PASSWORD": settings.SMTP_PASSWORD,
+        "SMTP_SECURITY": settings.SMTP_SECURITY,
+        "SMTP_TIMEOUT": settings.SMTP_TIMEOUT,
+        "IMAP_HOST": settings.IMAP_HOST,
+        "IMAP_PORT": settings.IMAP_PORT,
+        "IMAP_USER": settings.IMAP_USER,
+        "IMAP_PASSWORD": settings.IMAP_PASSWORD,
+        "IMAP_SECURITY": settings.IMAP_SECURITY,
+        "IMAP_FOLDER": settings.IMAP_FOLDER,
+        "IMAP_AFTER": settings.IMAP_AFTER,
+        "IMAP_SECONDS": settings.IMAP_SECONDS,
+        "MAIL_MAX_BYTES": settings.MAIL_MAX_MB * 1024 * 1024,
+        "MAIL_REOPEN_DAYS": settings.MAIL_REOPEN_DAYS,
+        "MAIL_QUARANTINE_PATH": str(instance / "mail-quarantine"),
+        "CHAT_MAX_SKEW_SECONDS": settings.CHAT_MAX_SKEW_SECONDS,
+        "DUPLICATE_WINDOW_HOURS": settings.DUPLICATE_WINDOW_HOURS,
     }
 
 

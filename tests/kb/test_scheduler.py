@@ -227,10 +227,11 @@ def test_auto_close_after_five_business_days(session, sla, people):
     last = events(session, t, STATUS)[-1]
     assert last.actor_id is None and last.to_status == "closed" and last.payload["auto"] is True
     assert "5 business days" in last.payload["reason"]
-    [note] = inbox(session, people["requester"])
-    assert note.kind == "auto_closed" and t.reference in note.text
+    [note] = inbox(session, people["requester"], "auto_closed")
+    assert t.reference in note.text
+    assert [n.kind for n in inbox(session, people["requester"])][-2:] == ["survey", "auto_closed"]
     assert run_scheduler(session, now=closes + H)["auto_closed"] == 0
-    assert len(inbox(session, people["requester"])) == 1
+    assert len(inbox(session, people["requester"], "auto_closed")) == 1
 
 
 def test_auto_close_skips_holidays_and_waits_after_a_requester_reply(session, sla, people):

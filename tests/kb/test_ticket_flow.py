@@ -213,9 +213,9 @@ def test_unchanged_event_in_session_does_not_trip_the_guard(session, people, new
 def _insert_user_and_ticket(conn, status, ticket_id=1):
     conn.exec_driver_sql("INSERT OR IGNORE INTO user (id, email, name, password_hash, role, active, created_at) "
                          "VALUES (1, 'a@example.test', 'A', 'x', 'requester', 1, '2025-01-01 00:00:00')")
-    conn.exec_driver_sql("INSERT INTO ticket (id, title, description, requester_id, status, created_at, updated_at) "
-                         f"VALUES ({ticket_id}, 't', 'd', 1, '{status}', '2025-01-01 00:00:00', "
-                         "'2025-01-01 00:00:00')")
+    conn.exec_driver_sql("INSERT INTO ticket (id, title, description, requester_id, status, created_at, updated_at, "
+                         f"email_token) VALUES ({ticket_id}, 't', 'd', 1, '{status}', '2025-01-01 00:00:00', "
+                         "'2025-01-01 00:00:00', 'abcdef0123')")
 
 
 def test_migrated_database_allows_the_new_statuses_only(tmp_path):
