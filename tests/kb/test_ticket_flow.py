@@ -210,12 +210,13 @@ def test_unchanged_event_in_session_does_not_trip_the_guard(session, people, new
 
 # --- the migration ------------------------------------------------------------------
 
-def _insert_user_and_ticket(conn, status, ticket_id=1):
+def _insert_user_and_ticket(conn, status, ticket_id=1, *, before_channels=False):
     conn.exec_driver_sql("INSERT OR IGNORE INTO user (id, email, name, password_hash, role, active, created_at) "
                          "VALUES (1, 'a@example.test', 'A', 'x', 'requester', 1, '2025-01-01 00:00:00')")
-    conn.exec_driver_sql("INSERT INTO ticket (id, title, description, requester_id, status, created_at, updated_at, "
-                         f"email_token) VALUES ({ticket_id}, 't', 'd', 1, '{status}', '2025-01-01 00:00:00', "
-                         "'2025-01-01 00:00:00', 'abcdef0123')")
+    token = ("", "") if before_channels else (", email_token", ", 'abcdef0123'")  # required since 4fad25bb1a36
+    conn.exec_driver_sql(f"INSERT INTO ticket (id, title, description, requester_id, status, created_at, updated_at"
+                         f"{token[0]}) VALUES ({ticket_id}, 't', 'd', 1, '{status}', '2025-01-01 00:00:00', "
+                         f"'2025-01-01 00:00:00'{token[1]})")
 
 
 def test_migrated_database_allows_the_new_statuses_only(tmp_path):
@@ -252,7 +253,7 @@ def test_migration_keeps_rows_that_reference_tickets_and_downgrade_refuses_new_s
         with app.app_context():
             upgrade(revision="b2957dfed89c")
             with engine.begin() as conn:
-                _insert_user_and_ticket(conn, "new")
+                _insert_user_and_ticket(conn, "new", before_channels=True)
                 conn.exec_driver_sql("INSERT INTO intake_session (id, token, user_id, started_at, last_activity_at) "
                                      "VALUES (1, 't', 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00')")
                 conn.exec_driver_sql("INSERT INTO deflection_failure (session_id, ticket_id, failed_at, rule) "
@@ -271,6 +272,6 @@ def test_migration_keeps_rows_that_reference_tickets_and_downgrade_refuses_new_s
             assert failures() == 1
             with pytest.raises(IntegrityError):
                 with engine.begin() as conn:
-                    _insert_user_and_ticket(conn, "in_progress", ticket_id=2)
+                    _insert_user_and_ticket(conn, "in_progress", ticket_id=2, before_channels=True)
     finally:
         engine.dispose()
