@@ -48,6 +48,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     from portal.service_admin import bp as service_admin_bp
     app.register_blueprint(service_admin_bp)
+    from portal import api, mail_admin, outbox  # channels: the API and chat webhook, mail admin
+    for bp in (*api.BLUEPRINTS, mail_admin.bp, outbox.bp):
+        app.register_blueprint(bp)
 
     from portal.cli import register_cli
     register_cli(app)

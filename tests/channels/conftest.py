@@ -1,0 +1,1 @@
+"""Fixtures for the channel tests: real mail servers on loopback."""
