@@ -1,21 +1,27 @@
 """Outgoing mail, part one: the outbox. A notification by email is a row in
 ``outbound_email`` written in the same transaction as the change it reports, so a
 committed reply always has its mail and a rolled-back one never does. Sending (SMTP,
-retries) is :mod:`kb.mail_send`.
+retries) is :mod:`kb.mail_send`; listing the outbox and retrying failed mail (admins) is here.
 """
 from __future__ import annotations
 
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kb.channel_models import OutboundEmail
+from kb import permissions
+from kb.channel_models import OUTBOX_STATUSES, OutboundEmail
 from kb.db import utcnow
+from kb.errors import NotFound, ValidationError
+from kb.pagination import Paged
 
 SUBJECT_MAX = 300
+MAX_PER_PAGE = 100
 # Our Message-IDs: hd.<ticket id>.<ticket email token>.<random>@<mail domain>. A reply's
 # In-Reply-To / References carry it back, and with it the ticket's token (kb.mail_in).
 MESSAGE_ID_RE = re.compile(r"hd\.(\d+)\.([0-9a-f]{10})\.[0-9a-f]+@", re.I)
@@ -77,3 +83,72 @@ def enqueue(session: Session, *, user, kind: str, text: str, body: str | None = 
     session.add(mail)
     session.flush()
     return mail
+
+
+@dataclass(frozen=True)
+class OutboxPage(Paged):
+    items: list[OutboundEmail]
+    page: int
+    per_page: int
+    total: int
+
+
+def _require_admin(actor, system: bool) -> None:
+    if not system:  # the command line is trusted
+        permissions.require(permissions.can_manage_mail(actor), "Only admins manage the outbox.")
+
+
+def list_outbox(session: Session, actor, *, status: str | None = None, page: int = 1,
+                per_page: int = 25, system: bool = False) -> OutboxPage:
+    """The outbox for admins (or ``system``: the command line), newest first; ``status``
+    one of OUTBOX_STATUSES or None for all."""
+    _require_admin(actor, system)
+    if status is not None and status not in OUTBOX_STATUSES:
+        raise ValidationError("Unknown mail status.", "status")
+    try:
+        page = max(int(page or 1), 1)
+        per_page = min(max(int(per_page or 25), 1), MAX_PER_PAGE)
+    except (TypeError, ValueError):
+        raise ValidationError("The page must be a number.", "page") from None
+    conds = [OutboundEmail.status == status] if status else []
+    total = session.scalar(select(func.count()).select_from(OutboundEmail).where(*conds)) or 0
+    items = list(session.scalars(select(OutboundEmail).where(*conds)
+                                 .order_by(OutboundEmail.created_at.desc(), OutboundEmail.id.desc())
+                                 .offset((page - 1) * per_page).limit(per_page)))
+    return OutboxPage(items, page, per_page, total)
+
+
+def outbox_counts(session: Session, actor) -> dict[str, int]:
+    """How many mails are pending, sent and failed (for the filter tabs)."""
+    _require_admin(actor, False)
+    counts = dict(session.execute(select(OutboundEmail.status, func.count()).group_by(OutboundEmail.status)).all())
+    return {s: counts.get(s, 0) for s in OUTBOX_STATUSES}
+
+
+def retry_failed(session: Session, actor, ids, *, now: datetime | None = None, system: bool = False) -> int:
+    """Put failed mails back in the queue, due now, with a fresh set of attempts; ``ids``
+    is a list of ids or ``"all"`` (every failed mail). Admins only, or ``system=True`` for
+    the command line. Unknown, sent or still queued ids change nothing and raise (a queued
+    one may be in a sender's hands right now: making it due again could send it twice)."""
+    _require_admin(actor, system)
+    now = now or utcnow()
+    if ids == "all":
+        rows = list(session.scalars(select(OutboundEmail).where(OutboundEmail.status == "failed")))
+    else:
+        try:
+            wanted = sorted({int(i) for i in ids})
+        except (TypeError, ValueError):
+            raise ValidationError("Mail ids are numbers.", "ids") from None
+        rows = list(session.scalars(select(OutboundEmail).where(OutboundEmail.id.in_(wanted))))
+        missing = set(wanted) - {r.id for r in rows}
+        if missing:
+            raise NotFound(f"No mail with id {min(missing)}.")
+        for row in rows:
+            if row.status == "sent":
+                raise ValidationError(f"Mail {row.id} was already sent.", "ids")
+            if row.status != "failed":
+                raise ValidationError(f"Mail {row.id} is still queued; it is tried again on its own.", "ids")
+    for row in rows:
+        row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+    session.flush()
+    return len(rows)

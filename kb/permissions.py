@@ -89,6 +89,11 @@ def can_view_ticket(actor, ticket) -> bool:
     return is_staff(actor) or actor.id in getattr(ticket, "follower_ids", ())
 
 
+def can_export_ticket(actor, ticket) -> bool:
+    """The export names the requester: for the requester and staff, not for followers."""
+    return can_view_ticket(actor, ticket) and (is_staff(actor) or ticket.requester_id == actor.id)
+
+
 def can_work_ticket(actor, ticket) -> bool:
     """Reply publicly, add notes, acknowledge, plan, resolve: agents, leads and admins who can see it."""
     return _role(actor) in WORKER_ROLES and can_view_ticket(actor, ticket)
@@ -145,3 +150,25 @@ def article_search_filters(actor) -> dict[str, set[str]]:
 
 def visible_audiences(actor) -> set[str]:
     return {"public", "internal"} if is_staff(actor) else {"public"}
+
+
+def can_manage_integrations(actor) -> bool:
+    """Chat integrations (their webhook secrets let a platform file tickets as anyone): admins."""
+    return _role(actor) == Role.ADMIN
+
+
+def can_use_api_tokens(actor) -> bool:
+    """Personal API tokens act as their owner, with exactly their rights: any active account."""
+    return _role(actor) is not None
+
+
+def can_manage_mail(actor) -> bool:
+    """The outbox (failed sends, retries) and the incoming mail log and quarantine show
+    everyone's mail addresses and raw messages: admins only."""
+    return _role(actor) == Role.ADMIN
+
+
+def can_manage_incidents(actor) -> bool:
+    """Declare an incident and group tickets under it (duplicates, merges): the people who
+    work tickets (agents, leads, admins), because an outage is first noticed at the desk."""
+    return _role(actor) in WORKER_ROLES

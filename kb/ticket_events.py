@@ -42,13 +42,18 @@ REMINDER = "reminder"                      # the scheduler reminded the assignee
 ESCALATED = "escalated"                    # an SLA target was breached and the lead told
 VIEW_RESTRICTED = "view_restricted"        # someone opened a restricted ticket
 EXPORT = "export"                          # the ticket was exported
+LINKED = "linked"                          # grouped (kb.duplicates): a duplicate or an incident's member, both sides
+MERGED = "merged"                          # merged (kb.duplicates): what moved, on the source and the target
+INCIDENT = "incident"                      # declared an incident
+FOLLOWER = "follower"                      # someone joined the issue ("add me"): names are staff-only
+POSSIBLE_DUPLICATE = "possible_duplicate"  # a channel's ticket reads like recent open reports (staff hint)
 KINDS = (STATUS, REPLY, AGENT_PUBLIC_REPLY, NOTE, CREATED, ASSIGNED, TRANSFERRED, ACKNOWLEDGED, PRIORITY,
          CATEGORY, EDIT, ATTACHMENT, PLAN, COLLABORATOR, ARTICLE_LINK, RESOLUTION, SURVEY, REMINDER,
-         ESCALATED, VIEW_RESTRICTED, EXPORT)
+         ESCALATED, VIEW_RESTRICTED, EXPORT, LINKED, MERGED, INCIDENT, FOLLOWER, POSSIBLE_DUPLICATE)
 # What a requester may see of the history: an allow-list, so a new kind is staff-only until
 # someone decides otherwise. ATTACHMENT events of internal files are dropped separately.
 REQUESTER_KINDS = frozenset({STATUS, REPLY, AGENT_PUBLIC_REPLY, CREATED, ASSIGNED, ACKNOWLEDGED, PRIORITY,
-                             CATEGORY, EDIT, ATTACHMENT, PLAN, RESOLUTION, SURVEY})
+                             CATEGORY, EDIT, ATTACHMENT, PLAN, RESOLUTION, SURVEY, LINKED, MERGED, INCIDENT})
 STAFF_ONLY_KINDS = frozenset(KINDS) - REQUESTER_KINDS
 # Kinds that can move an SLA clock or change its targets: record_event refreshes the
 # ticket's denormalised due times (kb.ticket_sla.refresh) after writing one of them.

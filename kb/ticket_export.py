@@ -24,6 +24,8 @@ def _iso(value):
 def export_ticket(session: Session, actor, ticket) -> dict:
     if not permissions.can_view_ticket(actor, ticket):
         raise NotFound("We could not find that ticket.")
+    permissions.require(permissions.can_export_ticket(actor, ticket),
+                        "Only the requester and support staff can export a ticket.")
     staff = permissions.is_staff(actor)
     data = {
         "reference": ticket.reference, "title": ticket.title, "description": ticket.description,

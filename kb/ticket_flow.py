@@ -24,9 +24,12 @@ in_progress, waiting_...
 new, assigned, acknowledged,  merged                  agent, lead, admin
 in_progress, waiting_...,
 reopened
+closed                        reopened                system only: a reply by email within
+                                                      HELPDESK_MAIL_REOPEN_DAYS (kb.mail_in)
 ============================  ======================  ===============================
 
-``closed``, ``cancelled`` and ``merged`` are terminal. Reassigning an assigned ticket
+``closed``, ``cancelled`` and ``merged`` are terminal for people (``closed`` can only be
+left by the system move above). Reassigning an assigned ticket
 is not a status change (assignment is its own field, later), so it is not in the table.
 
 Checks, in order, and what they raise:
@@ -62,6 +65,7 @@ TERMINAL_STATUSES = frozenset({CLOSED, CANCELLED, MERGED})
 REQUESTER_SELF = "requester_self"
 STAFF = frozenset({Role.AGENT.value, Role.LEAD.value, Role.ADMIN.value})
 SELF = frozenset({REQUESTER_SELF})
+SYSTEM = frozenset({"system"})  # no person has this role: only apply_transition (the system) moves
 REASON_REQUIRED = frozenset({REOPENED, CANCELLED})
 REASON_MAX = 2000
 
@@ -75,7 +79,7 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     WAITING: {IN_PROGRESS: STAFF | SELF, RESOLVED: STAFF},
     RESOLVED: {CLOSED: STAFF | SELF, REOPENED: SELF},
     REOPENED: {IN_PROGRESS: STAFF},
-    CLOSED: {},
+    CLOSED: {REOPENED: SYSTEM},
     CANCELLED: {},
     MERGED: {},
 }

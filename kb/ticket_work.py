@@ -150,6 +150,8 @@ def resolve(session: Session, actor, ticket, resolution: str, *, now: datetime |
                       body=f"Resolution:\n{text}",
                       links=[("Confirm the fix", f"{ticket_path(ticket)}/mail/confirm"),
                              ("It is not fixed: reopen", f"{ticket_path(ticket)}/mail/reopen")])
+    from kb.ticket_grouping import resolve_children  # late: it builds on the ticket modules
+    resolve_children(session, actor, ticket, now=now)  # an incident's or a parent's open children
 
 
 def confirm(session: Session, actor, ticket, *, now: datetime | None = None) -> None:

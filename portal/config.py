@@ -106,6 +106,7 @@ class Settings:
     MAIL_MAX_MB: int = field(default=25, metadata={"parse": lambda n, r: _int(n, r, 1)})
     MAIL_REOPEN_DAYS: int = field(default=14, metadata={"parse": lambda n, r: _int(n, r, 0)})
     CHAT_MAX_SKEW_SECONDS: int = field(default=300, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    API_RATE_LIMIT: str = "300 per minute"     # per API token; the chat webhook per integration and sender
     DUPLICATE_WINDOW_HOURS: int = field(default=24, metadata={"parse": lambda n, r: _int(n, r, 1)})
 
     @classmethod
@@ -187,6 +188,7 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "MAIL_QUARANTINE_PATH": str(instance / "mail-quarantine"),
         "CHAT_MAX_SKEW_SECONDS": settings.CHAT_MAX_SKEW_SECONDS,
         "DUPLICATE_WINDOW_HOURS": settings.DUPLICATE_WINDOW_HOURS,
+        "API_RATE_LIMIT": settings.API_RATE_LIMIT,
     }
 
 

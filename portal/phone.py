@@ -7,7 +7,7 @@ confirmation and everything after it.
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,7 +21,7 @@ from kb.tickets import create_ticket
 from kb.users import User
 from portal.extensions import db
 from portal.security import actor
-from portal.tickets.views import TicketForm, _embedder, _split_category
+from portal.tickets.views import TicketForm, _embedder, _split_category, filed, show_error
 
 bp = Blueprint("phone", __name__, url_prefix="/desk/call")
 
@@ -60,8 +60,6 @@ def _caller(form: CallForm, agent) -> User:
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 def log_call():
-    from portal.tickets.attachments import upload_files
-
     agent = _require_agent()
     form = CallForm()
     form.fill_choices(str(get_locale()))
@@ -77,19 +75,11 @@ def log_call():
                                    category_id=category_id, subcategory_id=subcategory_id,
                                    impact=form.impact.data or None, urgency=form.urgency.data or None,
                                    embedder=_embedder())
-        except ValidationError as e:  # shown next to the field; everything typed stays in the form
-            db.session.rollback()
-            field = form._fields.get(e.field or "")
-            (field.errors.append if field is not None else form.form_errors.append)(str(e))
+        except ValidationError as e:
+            show_error(form, e)
             return render_template("desk/call.html", form=form, chosen=chosen), 400
-        db.session.commit()  # the ticket is safe before any file is looked at
-        errors = upload_files(ticket, request.files.getlist(form.files.name))
-        db.session.commit()
-        flash(_("Call logged as %(ref)s for %(name)s; they get the same confirmation as a portal ticket.",
-                ref=ticket.reference, name=caller.name), "success")
-        for message in errors:
-            flash(message, "error")
-        return redirect(url_for("tickets.view", ticket_id=ticket.id))
+        return filed(ticket, form, _("Call logged as %(ref)s for %(name)s; they get the same confirmation as a "
+                                     "portal ticket.", ref=ticket.reference, name=caller.name))
     return render_template("desk/call.html", form=form, chosen=chosen)
 
 

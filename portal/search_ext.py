@@ -19,7 +19,8 @@ from search import SearchConfig, SearchEngine, load_embedder
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 SWEEP_SECONDS = 60.0  # how often the worker marks idle intake sessions as abandoned
-# The SLA scheduler (kb.scheduler) runs every SCHEDULER_SECONDS (config; 0 = not in-process).
+# The SLA scheduler (kb.scheduler) runs every SCHEDULER_SECONDS (config; 0 = not in-process);
+# the outbox is sent every round and the IMAP mailbox fetched every IMAP_SECONDS.
 
 
 class SearchHolder:
@@ -32,6 +33,7 @@ class SearchHolder:
         self._worker: threading.Thread | None = None
         self._last_sweep = 0.0
         self._last_schedule: float | None = None  # None: run the first scheduler pass at once
+        self._last_fetch: float | None = None     # the same for the IMAP mailbox
 
     def config(self) -> SearchConfig:
         c = self.app.config
@@ -107,6 +109,7 @@ class SearchHolder:
             finally:
                 db.session.remove()
             self._schedule()
+        self._channels()
         return done
 
     def _schedule(self) -> None:
@@ -127,6 +130,29 @@ class SearchHolder:
             db.session.rollback()
         finally:
             db.session.remove()
+
+
+    def _channels(self) -> None:
+        """Send due mail (every round: a cheap query when nothing waits) and fetch the IMAP
+        mailbox every IMAP_SECONDS. Each runs with no transaction open (they commit per
+        message); a failure is logged and the next round retries."""
+        from portal.mail_admin import fetch_mailbox
+        from portal.outbox import send_outbox
+
+        try:
+            send_outbox(self.app)
+        except Exception:  # noqa: BLE001 - the outbox keeps every mail; the next round retries
+            log.exception("sending the outbox failed; it is retried")
+        every = self.app.config.get("IMAP_SECONDS", 0)
+        if not self.app.config.get("IMAP_HOST") or not every:
+            return
+        if self._last_fetch is not None and time.monotonic() - self._last_fetch < every:
+            return
+        self._last_fetch = time.monotonic()
+        try:
+            fetch_mailbox(self.app)
+        except Exception:  # noqa: BLE001 - nothing is removed from the mailbox before it is committed
+            log.exception("fetching the mailbox failed; it runs again in %s s", every)
 
 
 def holder() -> SearchHolder:

@@ -91,3 +91,22 @@ def test_the_requester_never_meets_the_marker(planted, session):
     assert "Which router do you use?" in outputs["ticket page"]  # the public reply does get through
     leaks = [name for name, text in outputs.items() if MARKER in text]
     assert leaks == []
+
+
+def test_no_mail_carries_the_marker(app, planted, session):
+    """Issue 4: every mail in the outbox, as stored and as the sender renders it (links,
+    headers, HTML), is free of the marker; the public reply itself was mailed."""
+    from kb.channel_models import OutboundEmail
+    from kb.mail_send import MailSettings, build_message
+
+    mails = session.query(OutboundEmail).all()
+    alice = planted["alice"]
+    assert any(m.user_id == alice.id and "Which router do you use?" in m.body for m in mails)
+    settings = MailSettings.from_config(app.config)
+
+    def rendered(mail) -> str:  # headers and every part, decoded (QP/base64 could split the marker)
+        msg = build_message(session, mail, settings)
+        return " ".join([*(str(v) for v in msg.values()),
+                         *(p.get_content() for p in msg.walk() if not p.is_multipart())])
+    leaks = [m.id for m in mails if MARKER in m.subject + m.body + m.links + rendered(m)]
+    assert leaks == []

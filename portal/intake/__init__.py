@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("intake", __name__)
 
-from portal.intake import api, views  # noqa: E402,F401  (routes register on bp)
+from portal.intake import api, reports, views  # noqa: E402,F401  (routes register on bp)

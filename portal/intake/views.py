@@ -10,7 +10,7 @@ from kb import deflection, intake, permissions
 from kb.errors import NotFound, ValidationError
 from kb.intake_models import DEFLECTED, TICKET
 from portal.extensions import db
-from portal.intake import api, bp, browser
+from portal.intake import api, bp, browser, reports
 from portal.period import period_from_args
 from portal.security import actor
 from search import IndexMismatchError
@@ -31,7 +31,7 @@ def get_help():
             problem, status = str(exc), 503
         api.record(token, text, suggestions)
     return render_template("intake/get_help.html", q=text, token=token, suggestions=suggestions,
-                           problem=problem, open_url=api.open_url,
+                           problem=problem, open_url=api.open_url, reports=reports.for_text(text),
                            max_chars=current_app.config["MAX_QUERY_CHARS"]), status
 
 

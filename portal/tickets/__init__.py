@@ -3,7 +3,8 @@ from flask import Blueprint
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
-from portal.tickets import actions, attachments, audit, survey, views  # noqa: E402,F401  (registers routes)
+# Each module registers its routes on bp.
+from portal.tickets import actions, attachments, audit, grouping, mail_links, survey, views  # noqa: E402,F401
 
 
 @bp.app_template_filter("markdown")

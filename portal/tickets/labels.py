@@ -104,4 +104,9 @@ def describe_event(event, names: dict[int, str], staff: bool = True) -> str:
         return str(_l("%(who)s viewed this restricted ticket.", who=who))
     if k == ev.EXPORT:
         return str(_l("%(who)s exported the ticket.", who=who))
-    return k
+    if k == ev.POSSIBLE_DUPLICATE:
+        refs = ", ".join(c.get("reference", "") for c in d.get("candidates", []))
+        return str(_l("Possibly the same problem as %(refs)s (reported recently): mark it a duplicate or add it "
+                      "to the incident if so.", refs=refs))
+    from portal.tickets.grouping import describe_grouping  # the grouping kinds (duplicates, merges, incidents)
+    return describe_grouping(event, names, staff) or k

@@ -104,10 +104,29 @@ class ActionForm(FlaskForm):
     next_status = HiddenField()
 
 
+class GroupTargetForm(FlaskForm):
+    """Mark as duplicate of / merge into / add to incident (portal/tickets/grouping.py)."""
+    target = StringField(_l("Ticket"), validators=[DataRequired(), Length(max=40)],
+                         description=_l("Its reference (HD-2026-000123) or number."))
+    note = TextAreaField(_l("Note to the requester (optional)"), validators=[Optional(), Length(max=REASON_MAX)])
+
+
+class IncidentForm(FlaskForm):
+    title = StringField(_l("Incident title"), validators=[DataRequired(), Length(max=200)],
+                        description=_l("Requesters who describe the same problem see this title."))
+    description = TextAreaField(_l("What is known"), validators=[DataRequired(), Length(max=TEXT_MAX)])
+
+
+class MembersForm(FlaskForm):
+    tickets = StringField(_l("Tickets"), validators=[DataRequired(), Length(max=1000)],
+                          description=_l("References or numbers, separated by commas or spaces."))
+
+
 FORMS = {"reply": ReplyForm, "requester_reply": RequesterReplyForm, "acknowledge": AcknowledgeForm,
          "resolve": ResolveForm, "plan": PlanForm, "reopen": ReasonForm, "cancel": ReasonForm,
          "collaborator": CollaboratorForm, "link": ArticleLinkForm, "triage": TriageForm, "assign": AssignForm,
-         "transfer": TransferForm, "action": ActionForm}
+         "transfer": TransferForm, "action": ActionForm, "duplicate": GroupTargetForm, "merge": GroupTargetForm,
+         "add_incident": GroupTargetForm, "incident": IncidentForm, "members": MembersForm}
 
 
 def _agents() -> list[User]:
@@ -160,6 +179,8 @@ def _safe(what: str, fn, default):
 
 
 def ticket_page_context(ticket, submitted: dict | None = None) -> dict:
+    from kb.duplicates import grouping_of
+
     user = actor()
     session = db.session
     ticket_work.record_view(session, user, ticket)
@@ -170,12 +191,17 @@ def ticket_page_context(ticket, submitted: dict | None = None) -> dict:
     messages = visible_messages(session, user, ticket)
     events = visible_events(session, user, ticket)
     ids = {m.author_id for m in messages} | {e.actor_id for e in events if e.actor_id}
-    names = {u.id: u.name for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    people = list(session.scalars(select(User).where(User.id.in_(ids)))) if ids else []
+    names = {u.id: u.name for u in people}
+    if not permissions.is_staff(user) and user.id != ticket.requester_id:  # a follower: colleagues stay anonymous
+        names = {u.id: u.name if permissions.is_staff(u) or u.id == user.id else str(_l("A colleague"))
+                 for u in people}
     context = {
         "ticket": ticket, "forms": forms, "worker": worker, "staff": permissions.is_staff(user),
         "is_requester": user.id == ticket.requester_id,
         "messages": messages, "names": names,
         "timeline": [(e, describe_event(e, names, permissions.is_staff(user))) for e in events],
+        "grouping": grouping_of(session, user, ticket),
         "attachments": visible_attachments(session, user, ticket),
         "plans": ticket_work.plans(session, user, ticket),
         "linked_articles": ticket_work.linked_articles(session, user, ticket),

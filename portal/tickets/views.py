@@ -118,12 +118,12 @@ def _prefill_triage(form: TicketForm, text: str) -> None:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new():
-    from portal.tickets.attachments import upload_files
-
     form = TicketForm()
     form.fill_choices(str(get_locale()))
+    reports, text = [], ""
     if request.method == "GET":
         text = (request.args.get("text") or "").strip()[:DESCRIPTION_MAX]
+        reports = _colleague_reports(text)
         form.description.data = text
         form.title.data = _title_from(text)
         form.contact_email.data = actor().email
@@ -142,26 +142,46 @@ def new():
                                    category_id=category_id, subcategory_id=subcategory_id,
                                    impact=form.impact.data or None, urgency=form.urgency.data or None,
                                    embedder=_embedder())
-        except ValidationError as e:  # shown next to the field; everything typed stays in the form
-            db.session.rollback()
-            field = form._fields.get(e.field or "")
-            (field.errors.append if field is not None else form.form_errors.append)(str(e))
+        except ValidationError as e:
+            show_error(form, e)
             return render_template("tickets/new.html", form=form), 400
-        db.session.commit()  # the ticket is safe before any file is looked at
-        errors = upload_files(ticket, request.files.getlist(form.files.name))
-        db.session.commit()
-        flash(_("Ticket %(ref)s filed. We will get back to you.", ref=ticket.reference), "success")
-        for message in errors:
-            flash(message, "error")
-        return redirect(url_for("tickets.view", ticket_id=ticket.id))
-    return render_template("tickets/new.html", form=form)
+        return filed(ticket, form, _("Ticket %(ref)s filed. We will get back to you.", ref=ticket.reference))
+    return render_template("tickets/new.html", form=form, reports=reports, q=text)
+
+
+def show_error(form, exc: ValidationError) -> None:
+    """Roll back and show the error next to its field; everything typed stays in the form."""
+    db.session.rollback()
+    field = form._fields.get(exc.field or "")
+    (field.errors.append if field is not None else form.form_errors.append)(str(exc))
+
+
+def filed(ticket, form, message: str):
+    """Commit the ticket before any file is looked at, then store the files (a refused one
+    is a message, never a lost ticket) and show the ticket."""
+    from portal.tickets.attachments import upload_files
+
+    db.session.commit()
+    errors = upload_files(ticket, request.files.getlist(form.files.name))
+    db.session.commit()
+    flash(message, "success")
+    for error in errors:
+        flash(error, "error")
+    return redirect(url_for("tickets.view", ticket_id=ticket.id))
+
+
+def _colleague_reports(text: str) -> list[dict]:
+    """"N colleagues reported ...", the same notice as on the Get-help page (portal.intake.reports)."""
+    from portal.intake.reports import for_text
+    return for_text(text)
 
 
 @bp.get("/")
 @login_required
 def mine():
+    from kb.duplicates import followed_tickets
     return render_template("tickets/list.html", tickets=list_my_tickets(db.session, actor()),
-                           status_label=status_label)
+                           following=followed_tickets(db.session, actor()), status_label=status_label)
 
 
 @bp.get("/<int:ticket_id>")

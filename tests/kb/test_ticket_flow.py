@@ -54,8 +54,9 @@ def test_table_is_closed_over_statuses():
     for targets in flow.TRANSITIONS.values():
         for to, roles in targets.items():
             assert to in flow.STATUSES and roles
-    for terminal in flow.TERMINAL_STATUSES:
-        assert flow.TRANSITIONS[terminal] == {}
+    for terminal in flow.TERMINAL_STATUSES:  # no person leaves a terminal status
+        assert all(roles == flow.SYSTEM for roles in flow.TRANSITIONS[terminal].values())
+    assert flow.TRANSITIONS[flow.CLOSED] == {flow.REOPENED: flow.SYSTEM}
 
 
 def test_happy_path_one_event_per_change(session, people, new_ticket):
@@ -109,7 +110,11 @@ def test_every_transition_in_the_table_checks_the_actor(session, people, new_tic
     with pytest.raises(NotFound):  # someone else's ticket: no hint it exists
         flow.transition_ticket(session, people["other"], ticket, to_status, reason="because")
     assert ticket.status == from_status
-    flow.transition_ticket(session, people[allowed[0]], ticket, to_status, reason="because")
+    if roles == flow.SYSTEM:  # nobody may; only the system moves it (apply_transition)
+        assert allowed == []
+        flow.apply_transition(session, None, ticket, to_status, data={"reason": "because"})
+    else:
+        flow.transition_ticket(session, people[allowed[0]], ticket, to_status, reason="because")
     assert ticket.status == to_status
     assert len(_status_events(session, ticket)) == 1
 

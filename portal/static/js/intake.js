@@ -67,10 +67,68 @@
     }
   }
 
+  /* "N colleagues reported ...": the same markup as templates/intake/_reports.html. */
+  var reportsBox = document.getElementById("intake-reports");
+  var reportSeq = 0;
+
+  function hidden(name, value) {
+    var input = document.createElement("input");
+    input.type = "hidden"; input.name = name; input.value = value;
+    return input;
+  }
+
+  function renderReports(items, text) {
+    reportsBox.textContent = "";
+    items.forEach(function (item) {
+      var card = document.createElement("div");
+      card.className = "card intake-report" + (item.incident ? " incident" : "");
+      card.setAttribute("data-testid", "intake-report");
+      var p = document.createElement("p");
+      p.className = "intake-report-text";
+      var strong = document.createElement("strong");
+      strong.textContent = item.sentence;
+      p.appendChild(strong);
+      card.appendChild(p);
+      if (item.following) {
+        var follow = document.createElement("p");
+        var link = document.createElement("a");
+        link.href = item.ticket_url; link.textContent = d.msgSee;
+        follow.appendChild(document.createTextNode(d.msgFollowing + " "));
+        follow.appendChild(link);
+        card.appendChild(follow);
+      } else {
+        var form = document.createElement("form");
+        form.method = "post"; form.action = d.joinUrl; form.className = "intake-join";
+        form.appendChild(hidden("csrf_token", csrf));
+        form.appendChild(hidden("root_id", String(item.root_id)));
+        form.appendChild(hidden("q", text));
+        var button = document.createElement("button");
+        button.type = "submit"; button.className = "primary"; button.textContent = d.msgJoin;
+        var hint = document.createElement("span");
+        hint.className = "muted"; hint.textContent = d.msgJoinHint;
+        form.appendChild(button); form.appendChild(document.createTextNode(" ")); form.appendChild(hint);
+        card.appendChild(form);
+      }
+      reportsBox.appendChild(card);
+    });
+  }
+
+  function reports(text) {
+    if (!d.reportsUrl || !reportsBox) { return; }
+    var mine = ++reportSeq;
+    if (!text) { renderReports([], text); return; }
+    fetch(d.reportsUrl + "?q=" + encodeURIComponent(text),
+          {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (data) { if (mine === reportSeq) { renderReports(data.reports || [], text); } })
+      .catch(function () { /* the notice is optional: articles and the ticket form still work */ });
+  }
+
   function query(text) {
     if (text === lastSent) { return; }
     lastSent = text;
     if (inflight) { inflight.abort(); }
+    reports(text);
     if (!text) { render([]); setStatus(""); return; }
     var mine = ++seq;
     inflight = window.AbortController ? new AbortController() : null;
