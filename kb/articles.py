@@ -169,6 +169,9 @@ def _record_revision(session: Session, article: Article, author, note: str) -> A
     session.add(rev)
     session.flush()
     jobs.enqueue(session, "index_article", article.id)
+    if article.status == "published":  # learners who completed it hear of a material change
+        from kb.learning import article_revised  # late: kb.learning reads articles, not the reverse
+        article_revised(session, article, rev)
     return rev
 
 
@@ -261,11 +264,14 @@ def transition_article(session: Session, actor, article: Article, to_status: str
     note = _check_note(note)
     if (current, to_status) in NOTE_REQUIRED and not note:
         raise ValidationError("Say what needs to change before returning the article.", "note")
+    if to_status == "published":
+        from kb.drafting import check_publishable  # late: drafting builds on this module
+        check_publishable(session, article)  # drafted from tickets: no personal data, no leaked notes
     article.status = to_status
     now = utcnow()
     article.updated_at = now
     if to_status == "published":
-        article.published_at = now
+        article.published_at = article.reviewed_at = now  # a lead just checked it (kb.article_health)
     session.flush()
     _record_revision(session, article, actor, note or f"Status: {current} → {to_status}")
     return article

@@ -61,6 +61,9 @@ class Article(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     view_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Last time a lead published or confirmed it as still right (article health: stale after
+    # a configurable time without review).
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     category: Mapped[Category] = relationship(foreign_keys=[category_id])
     subcategory: Mapped[Category | None] = relationship(foreign_keys=[subcategory_id])

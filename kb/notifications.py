@@ -46,6 +46,7 @@ KINDS = {
     "sla_reminder": "staff",
     "sla_escalation": "staff",
     "auto_closed": "requester",
+    "learning": "everyone",         # a learning path assigned to you, or an article you completed changed
 }
 
 

@@ -172,3 +172,41 @@ def can_manage_incidents(actor) -> bool:
     """Declare an incident and group tickets under it (duplicates, merges): the people who
     work tickets (agents, leads, admins), because an outage is first noticed at the desk."""
     return _role(actor) in WORKER_ROLES
+
+
+def can_view_article_health(actor) -> bool:
+    """Article health (stale, voted down, reopened tickets) and "mark reviewed": the people
+    who publish articles, team leads and admins."""
+    return _role(actor) in REVIEWER_ROLES
+
+
+CURATOR_ROLES = {Role.TRAINER, Role.LEAD, Role.ADMIN}
+
+
+def can_curate_collections(actor) -> bool:
+    """Build, publish and assign collections (learning paths) and see every learner's
+    progress: trainers, team leads and admins."""
+    return _role(actor) in CURATOR_ROLES
+
+
+def can_view_collection(actor, collection, *, team_ids=(), assigned: bool = False) -> bool:
+    """Curators see every collection, drafts too; anyone else a published one whose audience
+    includes their role or one of their teams (``team_ids``), or one assigned to them
+    (``assigned``). The caller looks teams and assignments up: this module does not query."""
+    role = _role(actor)
+    if role is None:
+        return False
+    if role in CURATOR_ROLES:
+        return True
+    if collection.status != "published":
+        return False
+    roles = {r for r in (collection.audience_roles or "").split(",") if r}
+    team = collection.audience_team_id
+    return assigned or role.value in roles or (team is not None and team in set(team_ids))
+
+
+def can_draft_article(actor, ticket) -> bool:
+    """Draft a knowledge article from a ticket (kb.drafting): the people who work it (agents,
+    leads, admins who can see it); the ticket must also be resolved or closed, which the
+    service checks (a state, not a right)."""
+    return can_work_ticket(actor, ticket) and can_create_article(actor)

@@ -49,7 +49,8 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.service_admin import bp as service_admin_bp
     app.register_blueprint(service_admin_bp)
     from portal import api, mail_admin, outbox, phone  # channels: API and chat webhook, mail admin, calls
-    for bp in (*api.BLUEPRINTS, mail_admin.bp, outbox.bp, phone.bp):
+    from portal import collections  # learning paths (issue 5)
+    for bp in (*api.BLUEPRINTS, mail_admin.bp, outbox.bp, phone.bp, collections.bp):
         app.register_blueprint(bp)
 
     from portal.cli import register_cli

@@ -54,6 +54,15 @@ def _choice(options: tuple[str, ...]):
     return parse
 
 
+def _regex(name: str, raw: str) -> str:
+    import re
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: not a valid regular expression ({exc})") from None
+    return raw
+
+
 def _str(name: str, raw: str) -> str:
     return raw
 
@@ -107,6 +116,11 @@ class Settings:
     MAIL_REOPEN_DAYS: int = field(default=14, metadata={"parse": lambda n, r: _int(n, r, 0)})
     CHAT_MAX_SKEW_SECONDS: int = field(default=300, metadata={"parse": lambda n, r: _int(n, r, 1)})
     API_RATE_LIMIT: str = "300 per minute"     # per API token; the chat webhook per integration and sender
+    # Personal data in drafted articles (kb.pii reads these two from the environment too;
+    # declared here so a bad value stops the portal at start). Empty = the built-in default.
+    EMPLOYEE_ID_PATTERN: str = field(default="", metadata={"parse": _regex})
+    INTERNAL_DOMAINS: str = ""
+    ARTICLE_STALE_DAYS: int = field(default=180, metadata={"parse": lambda n, r: _int(n, r, 1)})
     DUPLICATE_WINDOW_HOURS: int = field(default=24, metadata={"parse": lambda n, r: _int(n, r, 1)})
 
     @classmethod
@@ -189,6 +203,7 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "CHAT_MAX_SKEW_SECONDS": settings.CHAT_MAX_SKEW_SECONDS,
         "DUPLICATE_WINDOW_HOURS": settings.DUPLICATE_WINDOW_HOURS,
         "API_RATE_LIMIT": settings.API_RATE_LIMIT,
+        "ARTICLE_STALE_DAYS": settings.ARTICLE_STALE_DAYS,
     }
 
 

@@ -37,6 +37,8 @@ KIND_TEXT = {
     "sla_escalation": (_l("SLA escalation"), _l("A ticket missed its deadline and was escalated to you.")),
     "auto_closed": (_l("Closed automatically"),
                     _l("A resolved ticket closed because nobody confirmed or reopened it.")),
+    "learning": (_l("Learning paths"),
+                 _l("A learning path was assigned to you, or an article you completed changed.")),
 }
 CHANNEL_TEXT = {"in_app": _l("In the app"), "email": _l("By email")}
 

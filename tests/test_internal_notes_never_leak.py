@@ -110,3 +110,40 @@ def test_no_mail_carries_the_marker(app, planted, session):
                          *(p.get_content() for p in msg.walk() if not p.is_multipart())])
     leaks = [m.id for m in mails if MARKER in m.subject + m.body + m.links + rendered(m)]
     assert leaks == []
+
+
+def test_a_drafted_public_article_never_carries_the_marker(app, planted, session, make_user, index_now):
+    """Issue 5: an article drafted from the ticket (the "Draft article" button) is free of the
+    marker in every stored form and on every page a requester can reach once it is published;
+    the same ticket drafted as an internal article does use the note, so the test can fail."""
+    from datetime import timedelta
+
+    from kb.articles_models import Article
+    from kb.db import utcnow
+    from kb.loop_models import ArticleSource
+    from kb.taxonomy import get_category
+
+    ticket, agent, agent_c, alice_c = planted["ticket"], planted["agent"], planted["agent_c"], planted["alice_c"]
+    ticket.category_id = get_category(session, "network").id
+    ticket_work.reply(session, agent, ticket, f"Restart the router and clear its cache with {MARKER}.", internal=True)
+    ticket_work.acknowledge(session, agent, ticket, planned_actions="Check the router",
+                            expected_completion_at=utcnow() + timedelta(days=1))
+    ticket_work.resolve(session, agent, ticket, "Restarted the router and cleared its cache; VPN connects again.")
+    session.commit()
+    assert agent_c.post(f"/tickets/{ticket.id}/draft-article").status_code == 303
+    assert agent_c.post(f"/tickets/{ticket.id}/draft-article",
+                        data={"draft-include_internal": "y"}).status_code == 303
+    public, internal = session.query(Article).join(ArticleSource).order_by(Article.id).all()
+    assert (public.audience, internal.audience) == ("public", "internal")
+    assert MARKER in internal.body  # the note is used when, and only when, it was asked for
+    stored = [public.title, public.body, *public.tag_names, *(r.body + r.note for r in public.revisions)]
+    assert not [text for text in stored if MARKER in text]
+    lead_c = client_for(app, make_user("lead"))
+    agent_c.post(f"/kb/{public.id}/status", data={"to_status": "in_review"})
+    assert lead_c.post(f"/kb/{public.id}/status", data={"to_status": "published"}).status_code == 303
+    index_now()
+    pages = [alice_c.get(f"/kb/{public.id}").get_data(as_text=True),
+             alice_c.get("/kb/search", query_string={"q": "router cache"}).get_data(as_text=True),
+             alice_c.get("/api/suggest", query_string={"q": "router cache"}).get_data(as_text=True)]
+    assert public.title in pages[0]
+    assert not [p for p in pages if MARKER in p]

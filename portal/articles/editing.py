@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from kb import articles, permissions
+from kb import articles, drafting, permissions
 from kb.errors import InvalidTransition, NotFound, ValidationError
 from kb.taxonomy import top_categories
 from portal.articles import bp
@@ -40,7 +40,8 @@ def _show_error(form: ArticleForm, exc: Exception) -> None:
 
 def _render_form(form: ArticleForm, item=None, status: int | None = None):
     status = status or (400 if (form.errors or form.form_errors) else 200)
-    return render_template("articles/form.html", form=form, article=item), status
+    findings = drafting.personal_data_in(db.session, item) if item is not None else []  # blocks publishing
+    return render_template("articles/form.html", form=form, article=item, findings=findings), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -8,13 +8,14 @@ from flask import flash, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 from flask_babel import gettext as _
 
-from kb import articles, markdown, permissions
+from kb import articles, drafting, markdown, permissions
 from kb.article_votes import get_vote
 from kb.errors import NotFound
 from kb.search_service import clean_query, related_articles, search_articles
 from kb.taxonomy import get_category, top_categories
 from portal.articles import bp
 from portal.articles.forms import TransitionForm, VoteForm
+from portal.articles.health import health_for_page
 from portal.extensions import db
 from portal.i18n import current_lang
 from portal.search_ext import engine
@@ -95,7 +96,9 @@ def article(article_id: int):
                            related=_related(item) if item.status == "published" else [],
                            transitions=articles.allowed_transitions(who, item),
                            transition_form=TransitionForm(), vote_form=VoteForm(),
-                           revision=articles.current_revision_number(item))
+                           revision=articles.current_revision_number(item),
+                           health_box=health_for_page(item),
+                           drafted_from=drafting.drafted_from(db.session, who, item))  # staff only
 
 
 @bp.post("/<int:article_id>/vote")

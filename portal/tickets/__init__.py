@@ -4,7 +4,7 @@ from flask import Blueprint
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
 # Each module registers its routes on bp.
-from portal.tickets import actions, attachments, audit, grouping, mail_links, survey, views  # noqa: E402,F401
+from portal.tickets import actions, attachments, audit, drafting, grouping, mail_links, survey, views  # noqa: E402,F401
 
 
 @bp.app_template_filter("markdown")
