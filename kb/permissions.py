@@ -77,8 +77,10 @@ WORKER_ROLES = {Role.AGENT, Role.LEAD, Role.ADMIN}
 
 
 def can_view_ticket(actor, ticket) -> bool:
-    """A ticket is for its requester and the support staff; a restricted one (a complaint
-    about the service or an agent's attitude) only for its requester, team leads and admins."""
+    """A ticket is for its requester, the people following it (colleagues affected by the
+    same problem: they read its public thread) and the support staff; a restricted one (a
+    complaint about the service or an agent's attitude) only for its requester, team leads
+    and admins."""
     role = _role(actor)
     if role is None:
         return False
