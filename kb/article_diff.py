@@ -54,8 +54,12 @@ class RevisionDiff:
         return bool(self.fields or self.hunks)
 
 
+def _lines(text: str | None) -> list[str]:
+    return (text or "").replace("\r\n", "\n").split("\n")
+
+
 def _text_lines(rev: ArticleRevision) -> list[str]:
-    return [rev.title, ""] + (rev.body or "").replace("\r\n", "\n").split("\n")
+    return [rev.title, ""] + _lines(rev.body)
 
 
 def _category_slug(rev: ArticleRevision, category_id: int | None) -> str:
@@ -81,9 +85,21 @@ def revision_diff(old_rev: ArticleRevision, new_rev: ArticleRevision, context: i
     """A structured unified diff from ``old_rev`` to ``new_rev`` (either order of numbers works)."""
     result = RevisionDiff(old_number=old_rev.number, new_number=new_rev.number,
                           fields=_field_changes(old_rev, new_rev))
+    _diff_into(result, _text_lines(old_rev), _text_lines(new_rev), context)
+    return result
+
+
+def text_diff(old_text: str, new_text: str, context: int = 3) -> RevisionDiff:
+    """The same structure for two texts (a proposed update against the article's body)."""
+    result = RevisionDiff(old_number=0, new_number=0)
+    _diff_into(result, _lines(old_text), _lines(new_text), context)
+    return result
+
+
+def _diff_into(result: RevisionDiff, old_lines: list[str], new_lines: list[str], context: int) -> None:
     hunk: DiffHunk | None = None
     old_no = new_no = 0
-    for line in difflib.unified_diff(_text_lines(old_rev), _text_lines(new_rev), lineterm="", n=context):
+    for line in difflib.unified_diff(old_lines, new_lines, lineterm="", n=context):
         if line.startswith(("---", "+++")) and hunk is None:
             continue
         match = _HUNK.match(line)
@@ -105,4 +121,3 @@ def revision_diff(old_rev: ArticleRevision, new_rev: ArticleRevision, context: i
             hunk.lines.append(DiffLine("context", text, old_no, new_no))
             old_no += 1
             new_no += 1
-    return result

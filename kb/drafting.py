@@ -111,7 +111,7 @@ def system_names(session: Session) -> list[str]:
     return [n for n in session.scalars(select(User.name)) if n]
 
 
-def _contacts(session: Session, tickets) -> list[tuple[str, str]]:
+def contacts_of(session: Session, tickets) -> list[tuple[str, str]]:
     """The tickets' contact details and their requesters' (any format, found literally)."""
     extra = []
     for t in tickets:
@@ -179,7 +179,7 @@ def build_draft(session: Session, tickets: list[Ticket], *, embedder=None, summa
     env_text = "\n".join([case.title, case.description, *case.requester_replies, *case.staff_replies,
                           case.plan_steps, case.resolution])
     pattern = pii.name_pattern(system_names(session))
-    extra = _contacts(session, tickets)
+    extra = contacts_of(session, tickets)
     found: list[pii.Finding] = []
 
     def clean(items: list[str]) -> list[str]:
@@ -210,7 +210,7 @@ def build_draft(session: Session, tickets: list[Ticket], *, embedder=None, summa
                  findings=found_title + found + found_body)
 
 
-def _check_tickets(session: Session, actor, tickets) -> list[Ticket]:
+def check_tickets(session: Session, actor, tickets) -> list[Ticket]:
     tickets = list(dict.fromkeys(tickets))
     if not tickets:
         raise ValidationError("Choose at least one ticket to draft from.", "tickets")
@@ -233,7 +233,7 @@ def draft_from_tickets(session: Session, actor, tickets, *, embedder, summariser
 
     ``include_internal`` lets the summariser read internal notes too; the article is then
     internal (staff only) and can never be published for requesters."""
-    tickets = _check_tickets(session, actor, tickets)
+    tickets = check_tickets(session, actor, tickets)
     draft = build_draft(session, tickets, embedder=embedder, summariser=summariser,
                         include_internal=include_internal)
     refs = ", ".join(t.reference for t in tickets)
@@ -277,7 +277,7 @@ def personal_data_in(session: Session, article: Article) -> list[Where]:
     sources = source_tickets(session, article)
     if not sources:
         return []
-    pattern, extra = pii.name_pattern(system_names(session)), _contacts(session, sources)
+    pattern, extra = pii.name_pattern(system_names(session)), contacts_of(session, sources)
     out = []
     for field_name, text in (("title", article.title), ("body", article.body)):
         for finding in pii.find(text, pattern=pattern, extra=extra):

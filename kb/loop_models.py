@@ -49,6 +49,19 @@ class ArticleSuggestion(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The new revision it became (applied), so the history links back to the proposal.
+    revision_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ArticleSuggestionTicket(Base):
+    """The tickets a suggestion came from (one from a ticket page, several from a batch):
+    while it is open or applied, those tickets count as covered by an article."""
+
+    __tablename__ = "article_suggestion_ticket"
+
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("article_suggestion.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Collection(Base):

@@ -212,3 +212,10 @@ def can_draft_article(actor, ticket) -> bool:
     leads, admins who can see it); the ticket must also be resolved or closed, which the
     service checks (a state, not a right)."""
     return can_work_ticket(actor, ticket) and can_create_article(actor)
+
+
+def can_draft_from_history(actor) -> bool:
+    """Look through closed tickets for recurring problems to write up (kb.draft_batch): the
+    people who work tickets and write articles (agents, leads, admins); each ticket drafted
+    from is checked again with :func:`can_draft_article`."""
+    return _role(actor) in WORKER_ROLES and can_create_article(actor)

@@ -1,7 +1,8 @@
-"""Demo data: one user per role and the sample knowledge base in ``articles/``.
+"""Demo data: one user per role, the sample knowledge base in ``articles/`` and past tickets
+in ``cases.yaml`` (:mod:`kb.demo.cases`).
 
-The articles go through the same importer an organisation uses to move in,
-so the demo also exercises that path.
+The articles go through the same importer an organisation uses to move in, and the tickets
+through the ticket services, so the demo also exercises those paths.
 """
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ DEMO_USERS = [
 ]
 
 
-def load_demo(session: Session, progress: Callable[[int, int], None] | None = None):
-    """Seed the taxonomy, the demo users, teams, priority matrix and articles (idempotent)."""
+def load_demo(session: Session, progress: Callable[[int, int], None] | None = None, *, embedder=None,
+              cases: bool = True):
+    """Seed the taxonomy, the demo users, teams, priority matrix, articles and past tickets
+    (idempotent). ``embedder`` stores the tickets' vectors (similar tickets, triage)."""
     from kb.importer import import_path
 
     seed_taxonomy(session)
@@ -40,7 +43,11 @@ def load_demo(session: Session, progress: Callable[[int, int], None] | None = No
     from kb.triage_service import seed_priority_matrix
     seed_priority_matrix(session)
     author = get_user_by_email(session, "agent@contoso.example")
-    return import_path(session, ARTICLES_DIR, author=author, progress=progress)
+    report = import_path(session, ARTICLES_DIR, author=author, progress=progress)
+    if cases:
+        from kb.demo.cases import load_demo_cases
+        load_demo_cases(session, embedder=embedder)
+    return report
 
 
 # name, Chinese name, lead, members, owned top categories: every top category has an owner.

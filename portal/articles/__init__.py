@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("articles", __name__, url_prefix="/kb")
 
-from portal.articles import editing, health, reading  # noqa: E402,F401 - registers the routes
+from portal.articles import editing, health, reading, suggestions  # noqa: E402,F401 - registers the routes

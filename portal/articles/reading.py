@@ -8,7 +8,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 from flask_babel import gettext as _
 
-from kb import articles, drafting, markdown, permissions
+from kb import articles, draft_dedup, drafting, markdown, permissions
 from kb.article_votes import get_vote
 from kb.errors import NotFound
 from kb.search_service import clean_query, related_articles, search_articles
@@ -98,7 +98,8 @@ def article(article_id: int):
                            transition_form=TransitionForm(), vote_form=VoteForm(),
                            revision=articles.current_revision_number(item),
                            health_box=health_for_page(item),
-                           drafted_from=drafting.drafted_from(db.session, who, item))  # staff only
+                           drafted_from=drafting.drafted_from(db.session, who, item),  # staff only
+                           suggestions=draft_dedup.open_suggestions(db.session, who, article=item))  # staff only
 
 
 @bp.post("/<int:article_id>/vote")

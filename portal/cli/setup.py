@@ -20,7 +20,7 @@ demo_group = AppGroup("demo", help="Demo data.")
 
 
 def _load_demo() -> None:
-    report = load_demo(db.session, progress=progress_bar("Importing demo articles"))
+    report = load_demo(db.session, progress=progress_bar("Importing demo articles"), embedder=holder().embedder())
     db.session.commit()
     click.echo(f"Demo data: {report.created} articles created, {report.updated} updated, "
                f"{len(report.errors)} rejected.")

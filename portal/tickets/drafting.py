@@ -1,5 +1,6 @@
 """"Draft article" on a resolved or closed ticket: one POST (CSRF), one kb service, one commit,
-then the editor, where the agent checks the de-personalised draft before review."""
+then the editor, where the agent checks the de-personalised draft before review; or, when an
+article already covers the problem, the "update article X" suggestion (kb.draft_dedup)."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
@@ -7,19 +8,20 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from wtforms import BooleanField
+from wtforms import BooleanField, HiddenField
 
-from kb import drafting
+from kb import draft_dedup, drafting
 from kb.errors import ValidationError
 from kb.tickets import get_ticket
 from portal.extensions import db
-from portal.search_ext import holder
+from portal.search_ext import engine, holder
 from portal.security import actor
 from portal.tickets import bp
 
 
 class DraftArticleForm(FlaskForm):
     include_internal = BooleanField(_l("Include internal notes (internal article)"))
+    new_article = HiddenField()  # "1": write a new article even if one covers the problem
 
 
 @bp.post("/<int:ticket_id>/draft-article")
@@ -31,6 +33,13 @@ def draft_article(ticket_id: int):
         abort(400, _("Your form expired or was sent from another site. Reload the page and try again."))
     internal = bool(form.include_internal.data)
     try:
+        suggestion = None if form.new_article.data == "1" else draft_dedup.propose_update(
+            db.session, actor(), [ticket], engine=engine(), embedder=holder().embedder(), include_internal=internal)
+        if suggestion is not None:
+            db.session.commit()
+            flash(_("An article already covers this problem: review the suggested update instead of writing a "
+                    "second article."), "info")
+            return redirect(url_for("articles.suggestion", suggestion_id=suggestion.id), 303)
         article = drafting.draft_from_tickets(db.session, actor(), [ticket], embedder=holder().embedder(),
                                               include_internal=internal)
     except ValidationError as exc:
