@@ -62,6 +62,8 @@ bench: install
 	$(BIN)/python bench/index_throughput.py --n 300
 	$(BIN)/python bench/suggest_latency.py --articles 10000 --requests 500
 	$(BIN)/python -m bench.queue_timing --tickets 100000 --reps 30
+	$(BIN)/python -m bench.duplicates
+	$(BIN)/python -m bench.drafting_quality
 
 eval: install
 	@for mode in keyword semantic hybrid; do $(BIN)/flask search eval ../shared/datasets/stackfaq --mode $$mode; done

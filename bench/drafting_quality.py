@@ -52,13 +52,13 @@ def _app(tmp: Path):
 
 
 def _resolution(body: str) -> str:
-    from kb.draft_dedup import section
+    """The article's resolution section; for an article without one, its numbered steps."""
+    from kb.draft_dedup import resolution_section
 
-    for heading in ("Resolution", "解决方法", "解决方案", "处理方法", "操作步骤"):
-        text = section(body, heading)
-        if text:
-            return text
-    return body
+    where = resolution_section(body)
+    if where is not None:
+        return body[where[0]:where[1]].strip()
+    return "\n".join(list_steps(body)) or body
 
 
 # ------------------------------------------------------------------ 1 + 2: demo cases
@@ -108,9 +108,12 @@ def evaluate_cases(tmp: Path) -> dict:
                            steps=step_recall(case.key_steps, steps), steps_base=step_recall(case.key_steps, baseline))
             rows.append(row)
         draft_seconds = time.perf_counter() - started
-        batch = draft_batch.recurring_problems(db.session, lead, embedder=embedder,
-                                               since=draft_batch.parse_since("30d"))
-        found = [sorted(next(c.id for c in cases if c.title == t.title) for t in cl.tickets) for cl in batch.clusters]
+        by_title = {c.title: c.id for c in cases}
+        found = {}
+        for t in CLUSTER_THRESHOLDS:
+            batch = draft_batch.recurring_problems(db.session, lead, embedder=embedder, threshold=t,
+                                                   since=draft_batch.parse_since("30d"))
+            found[t] = sorted(sorted(by_title[x.title] for x in cl.tickets) for cl in batch.clusters)
     gold_clusters = {}
     for case in cases:
         if case.cluster:
@@ -250,8 +253,11 @@ def main() -> None:
             mark = "  <- shipped" if abs(row["threshold"] - CLUSTER_THRESHOLD) < 1e-9 else ""
             print(f"  {row['threshold']:.2f}  {row['clusters']:4d}  {row['pair_precision']:.3f}  "
                   f"{row['pair_recall']:.3f}  {row['pair_f1']:.3f}  {row['ari']:.3f}{mark}")
-    print(f"Recurring problems in the demo history: found {result['found_clusters']}")
-    print(f"  written as                              {result['gold_clusters']}")
+    print(f"Recurring problems in the demo history, written as {result['gold_clusters']}")
+    for t, found in result["found_clusters"].items():
+        mark = "  <- shipped" if abs(t - CLUSTER_THRESHOLD) < 1e-9 else ""
+        verdict = "as written" if found == result["gold_clusters"] else found
+        print(f"  {t:.2f}  {verdict}{mark}")
 
 
 if __name__ == "__main__":

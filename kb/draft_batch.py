@@ -30,7 +30,7 @@ from kb.ticket_flow import CLOSED
 from kb.ticket_records import TicketArticleLink, TicketVector
 from kb.tickets import Ticket
 
-CLUSTER_THRESHOLD = 0.50  # average-link cosine (see the module docstring)
+CLUSTER_THRESHOLD = 0.55  # average-link cosine (see the module docstring)
 MAX_TICKETS = 2000         # most recently closed candidates clustered at once (memory is n^2)
 MAX_SINCE_DAYS = 366
 

@@ -97,10 +97,28 @@ def clean_lines(text: str) -> list[str]:
     return kept
 
 
+WRAP_END = re.compile(r"[.!?:;。！？：；)]\s*$")
+_CJK_END = re.compile(r"[\u3400-\u9fff，、]$")
+
+
+def unwrap(lines: list[str]) -> list[str]:
+    """Join hard-wrapped lines back into their sentence: mail clients and people wrap at
+    ~72 characters, so a line that ends without punctuation, followed by one that starts no
+    list item, is the same sentence ("Please sign out of Windows and" / "sign back in.")."""
+    out: list[str] = []
+    for line in lines:
+        if out and not WRAP_END.search(out[-1]) and not LIST_ITEM.match(line):
+            joiner = "" if _CJK_END.search(out[-1]) else " "
+            out[-1] = f"{out[-1]}{joiner}{line}"
+        else:
+            out.append(line)
+    return out
+
+
 def sentences(text: str) -> list[str]:
     """Sentences and list items, cleaned; chasers dropped."""
     out = []
-    for line in clean_lines(text):
+    for line in unwrap(clean_lines(text)):
         if LIST_ITEM.match(line):
             parts = [LIST_ITEM.sub("", line)]
         else:

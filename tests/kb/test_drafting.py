@@ -229,3 +229,13 @@ def test_replies_that_carry_the_fix_become_steps_after_the_plan():
     steps = ExtractiveSummariser(load_embedder("hash")).steps(case)
     assert steps[0] == "Check the queue" and "Our office moves next week." not in steps
     assert "Which floor are you on?" not in steps
+
+
+def test_hard_wrapped_lines_are_one_sentence_again():
+    from kb.summarise import unwrap
+
+    mail = ("Please sign out of Windows completely (or restart) and\nsign back in, then try the path again.\n"
+            "1. Open Settings and go to\n   Network\n2. Done.")
+    assert sentences(mail) == ["Please sign out of Windows completely (or restart) and sign back in, then try the "
+                               "path again.", "Open Settings and go to Network", "Done."]
+    assert unwrap(["打开设置，", "选择网络。", "Restart:", "now"]) == ["打开设置，选择网络。", "Restart:", "now"]
