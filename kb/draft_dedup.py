@@ -119,7 +119,10 @@ def proposed_body(body: str, addition: str) -> str:
     where = resolution_section(body)
     if where is None:
         return f"{body}\n\n{addition}\n"
-    end = where[1]
+    start, end = where
+    sources = re.search(r"^Sources: ", body[start:end], re.M)  # a drafted article's last line stays last
+    if sources:
+        end = start + sources.start()
     return f"{body[:end].rstrip()}\n\n{addition}\n\n{body[end:].lstrip()}".rstrip() + "\n"
 
 

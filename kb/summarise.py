@@ -85,40 +85,41 @@ ACTION_START = re.compile(r"^(please\s+|you can\s+|i\s+|we\s+)?(restart|reboot|r
                           r"changed|enabled|disabled|granted|re-?enrolled|rebuilt|configured|installed)\b", re.I)
 
 
-def clean_lines(text: str) -> list[str]:
-    """The lines a person meant as content (no quotes, signature, greeting, thanks, chasers)."""
-    kept = []
-    for line in strip_reply(text or "").split("\n"):
-        if CLOSING.match(line) and len(line.strip()) <= CLOSING_MAX:
-            break  # a sign-off: the rest is the name and the signature
-        line = GREETING.sub("", line, count=1).strip()
-        if line and not THANKS.match(line):
-            kept.append(line)
-    return kept
-
-
 WRAP_END = re.compile(r"[.!?:;。！？：；)]\s*$")
 _CJK_END = re.compile(r"[\u3400-\u9fff，、]$")
 
 
-def unwrap(lines: list[str]) -> list[str]:
-    """Join hard-wrapped lines back into their sentence: mail clients and people wrap at
-    ~72 characters, so a line that ends without punctuation, followed by one that starts no
-    list item, is the same sentence ("Please sign out of Windows and" / "sign back in.")."""
-    out: list[str] = []
-    for line in lines:
-        if out and not WRAP_END.search(out[-1]) and not LIST_ITEM.match(line):
-            joiner = "" if _CJK_END.search(out[-1]) else " "
-            out[-1] = f"{out[-1]}{joiner}{line}"
+def clean_lines(text: str, *, join_wrapped: bool = False) -> list[str]:
+    """The lines a person meant as content (no quotes, signature, greeting, thanks, chasers).
+
+    ``join_wrapped`` joins hard-wrapped lines back into their sentence: mail clients and
+    people wrap at ~72 characters, so a line that ends without punctuation, followed in the
+    same paragraph by one that starts no list item, is the same sentence ("Please sign out
+    of Windows and" / "sign back in."). A blank line always ends the sentence."""
+    kept: list[str] = []
+    new_paragraph = True
+    for line in strip_reply(text or "").split("\n"):
+        if CLOSING.match(line) and len(line.strip()) <= CLOSING_MAX:
+            break  # a sign-off: the rest is the name and the signature
+        line = GREETING.sub("", line, count=1).strip()
+        if not line:
+            new_paragraph = True
+            continue
+        if THANKS.match(line):
+            continue
+        if (join_wrapped and kept and not new_paragraph and not WRAP_END.search(kept[-1])
+                and not LIST_ITEM.match(line)):
+            kept[-1] += ("" if _CJK_END.search(kept[-1]) else " ") + line
         else:
-            out.append(line)
-    return out
+            kept.append(line)
+        new_paragraph = False
+    return kept
 
 
 def sentences(text: str) -> list[str]:
     """Sentences and list items, cleaned; chasers dropped."""
     out = []
-    for line in unwrap(clean_lines(text)):
+    for line in clean_lines(text, join_wrapped=True):
         if LIST_ITEM.match(line):
             parts = [LIST_ITEM.sub("", line)]
         else:

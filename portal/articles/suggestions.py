@@ -48,14 +48,13 @@ def suggestions():
 def _render_suggestion(suggestion, form: ApplyForm, status: int = 200):
     who = actor()
     item = articles.get_article(db.session, who, suggestion.article_id)
-    body = form.body.data if form.body.data is not None else None
     return render_template(
         "articles/suggestion.html", suggestion=suggestion, article=item, form=form,
         tickets=[t for t in draft_dedup.suggestion_tickets(db.session, suggestion)
                  if permissions.can_view_ticket(who, t)],
         addition_html=Markup(markdown.render(suggestion.addition)),  # sanitised by kb.markdown
-        diff=draft_dedup.diff_of(db.session, suggestion, body),
-        can_edit=permissions.can_edit_article(who, item), propose_form=ProposeForm()), status
+        diff=draft_dedup.diff_of(db.session, suggestion, form.body.data),
+        can_edit=permissions.can_edit_article(who, item)), status
 
 
 @bp.get("/suggestions/<int:suggestion_id>")
@@ -138,7 +137,7 @@ def from_history():
         flash(str(exc), "error")
         return redirect(url_for("articles.from_history"), 303)  # the default window is always valid
     db.session.commit()  # the ticket vectors computed on the way are kept
-    return render_template("articles/from_history.html", result=result, since=since, form=ProposeForm())
+    return render_template("articles/from_history.html", result=result, since=since)
 
 
 @bp.post("/from-history/propose")

@@ -146,6 +146,78 @@ def test_resolved_ticket_becomes_an_article_the_next_requester_finds(live_server
     titles = suggestion_titles(newcomer)
     assert title in titles[:3], titles
     shot(newcomer, "loop-new-requester-suggestion")
+
+    # 5. The same problem solved again: "Draft article" proposes updating the new article instead
+    second_url = f"{url}/tickets/{_second_ticket(app)}"
+    agent.goto(second_url)
+    agent.get_by_test_id("draft-article").get_by_role("button", name="Draft article").click()
+    expect(agent.locator(".flash-info")).to_contain_text("An article already covers this problem")
+    expect(agent.locator("h1")).to_have_text(f"Update “{title}”?")
+    expect(agent.get_by_test_id("suggested-addition")).to_contain_text("Also resolved in")
+    expect(agent.locator(".diff .add").first).to_be_visible()
+    expect(agent.get_by_test_id("suggested-addition")).not_to_contain_text(SECOND_NAME)
+    shot(agent, "loop-suggested-update")
+    agent.get_by_role("button", name="Apply to the article").click()
+    expect(agent.locator(".flash-success")).to_contain_text("The article was updated")
+    expect(agent.locator(".prose")).to_contain_text("Also resolved in")
     for p in (agent, lead, newcomer):
         assert p.js_errors == []
         p.context.close()
+
+
+SECOND_NAME = "Jonas Weber"
+
+
+def _second_ticket(app) -> int:
+    """Another requester hits TT-4471; the agent resolves it the same way (kb services)."""
+    from datetime import timedelta
+
+    with app.app_context():
+        from kb import ticket_work as work
+        from kb.db import utcnow
+        from kb.taxonomy import get_category
+        from kb.tickets import create_ticket
+        from kb.users import create_user, get_user_by_email
+        from portal.extensions import db
+        from portal.search_ext import holder
+
+        jonas = create_user(db.session, None, email="jonas.weber@contoso.example", name=SECOND_NAME,
+                            password=DEMO_PASSWORD)
+        agent = get_user_by_email(db.session, "agent@contoso.example")
+        ticket = create_ticket(db.session, jonas, title="Cannot submit my hours in TimeTrack, error TT-4471",
+                               description="TimeTrack says TT-4471 week locked by payroll sync when I press "
+                                           "submit on my timesheet. Jonas",
+                               category_id=get_category(db.session, "software").id,
+                               subcategory_id=get_category(db.session, "business-applications").id,
+                               embedder=holder().embedder(), route=False)
+        work.acknowledge(db.session, agent, ticket, planned_actions="Clear the cached week",
+                         expected_completion_at=utcnow() + timedelta(days=1))
+        work.reply(db.session, agent, ticket, "Please open TimeTrack Settings > Offline data > Clear cached weeks, "
+                                              "then sign out and in again and submit the timesheet.")
+        work.resolve(db.session, agent, ticket, "Cleared the cached weeks in TimeTrack; the timesheet submitted.")
+        db.session.commit()
+        ticket_id = ticket.id
+        db.session.remove()
+    return ticket_id
+
+
+def test_a_lead_drafts_one_article_per_recurring_problem(live_server, browser):
+    """The demo history holds recurring problems no article covers: the lead sees them ranked
+    by people affected and drafts one article citing every ticket of the first."""
+    url = live_server["url"]
+    lead = logged_in(browser, url, "lead@contoso.example")
+    lead.goto(url + "/kb/from-history")
+    problems = lead.get_by_test_id("recurring-problems").locator("> li")
+    expect(problems.first).to_be_visible()
+    assert problems.count() >= 2
+    first = problems.first
+    expect(first).to_contain_text("people affected")
+    refs = first.locator("a[href*='/tickets/']").all_inner_texts()
+    assert len(refs) >= 3, refs
+    shot(lead, "loop-recurring-problems")
+    first.get_by_role("button", name="Draft article").click()
+    expect(lead.locator(".flash-success")).to_contain_text("Draft article created from")
+    body = lead.locator("textarea[name=body]").input_value()
+    assert all(ref in body for ref in refs), (refs, body)
+    assert lead.js_errors == []
+    lead.context.close()

@@ -83,6 +83,9 @@ def test_the_addition_goes_at_the_end_of_the_resolution_and_the_diff_shows_it(se
     added = [line.text for h in diff.hunks for line in h.lines if line.kind == "add"]
     assert any("Also resolved in" in text for text in added) and diff.removed == 0
     assert draft_dedup.proposed_body("No sections here.", "ADD") == "No sections here.\n\nADD\n"
+    drafted = "## Resolution\n\n1. Fix\n\nSources: HD-2026-000001\n"  # a drafted article's last line stays last
+    assert draft_dedup.proposed_body(drafted, "ADD") == "## Resolution\n\n1. Fix\n\nADD\n\nSources: HD-2026-000001\n"
+    assert "处理步骤" in draft_dedup.proposed_body("## 处理步骤\n\n1. 重启\n\n## 其他\n\n无", "ADD").split("ADD")[0]
 
 
 def test_an_uncovered_problem_proposes_nothing(session, people, covered):

@@ -232,10 +232,9 @@ def test_replies_that_carry_the_fix_become_steps_after_the_plan():
 
 
 def test_hard_wrapped_lines_are_one_sentence_again():
-    from kb.summarise import unwrap
-
     mail = ("Please sign out of Windows completely (or restart) and\nsign back in, then try the path again.\n"
             "1. Open Settings and go to\n   Network\n2. Done.")
     assert sentences(mail) == ["Please sign out of Windows completely (or restart) and sign back in, then try the "
                                "path again.", "Open Settings and go to Network", "Done."]
-    assert unwrap(["打开设置，", "选择网络。", "Restart:", "now"]) == ["打开设置，选择网络。", "Restart:", "now"]
+    assert clean_lines("打开设置，\n选择网络。\nRestart:\nnow\nThe VPN fails\n\nI restarted it", join_wrapped=True) == [
+        "打开设置，选择网络。", "Restart:", "now The VPN fails", "I restarted it"]  # a blank line ends it
