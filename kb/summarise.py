@@ -73,6 +73,12 @@ LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|step \d+[:.)])\s+", re.I)
 ABOUT_ME = re.compile(r"^(please\s+)?(call|ring|phone|text|mail|email|e-mail|contact|reach)\s+me\b|\bmy (phone|mobile|"
                       r"extension|number|email|e-mail) is\b|^(i'm|i am|this is|my name is)\s+[A-Z][a-z]+\b[^.!?]{0,30}"
                       r"[.!?]?$", re.I)
+# Not the problem either: the requester confirming the fix ("OK now, it works", "That did it").
+CONFIRMS = re.compile(r"\b(works? (now|again|fine)|working (now|again)|ok now|fixed now|that (did it|worked|fixed it)|"
+                      r"all good|problem solved|solved now|back to normal|好了|可以了|解决了)\b", re.I)
+# Not a step: talk around the fix ("Let's check the Windows side", "That's why - ...", "Good news: ...").
+TALK_START = re.compile(r"^(let'?s|that'?s (why|it|the)|this is (why|because)|so that'?s|good news|as (we )?discussed|"
+                        r"ok(ay)?[,!. ]|great[,!. ]|sorry|no worries|happy to help)", re.I)
 CAUSE_CUE = re.compile(r"\b(because|caused by|due to|root cause|the cause|was the cause|turned out|expired|"
                        r"was (set to|missing|corrupt|blocked|disabled|locked))\b|原因|由于|因为", re.I)
 ACTION_START = re.compile(r"^(please\s+|you can\s+|i\s+|we\s+)?(restart|reboot|reinstall|install|uninstall|open|"
@@ -157,7 +163,7 @@ class ExtractiveSummariser:
 
     def problem(self, case: CaseText) -> list[str]:
         candidates = [s for s in sentences(case.description) + [s for r in case.requester_replies
-                                                                 for s in sentences(r)] if not ABOUT_ME.search(s)]
+                                                                 for s in sentences(r)] if not ABOUT_ME.search(s) and not CONFIRMS.search(s)]
         if len(candidates) <= self.max_problem:
             return candidates or [case.title]
         reference = f"{case.title}\n{case.description}"
@@ -177,7 +183,8 @@ class ExtractiveSummariser:
 
     def steps(self, case: CaseText) -> list[str]:
         planned = sentences(case.plan_steps)
-        replies = [s for r in case.staff_replies for s in sentences(r) if not s.rstrip().endswith(("?", "？"))]
+        replies = [s for r in case.staff_replies for s in sentences(r)
+                   if not s.rstrip().endswith(("?", "？")) and not TALK_START.match(s)]
         resolution = [s for s in sentences(case.resolution) if not s.endswith("?")]
         if replies:
             near_fix = [False] * len(replies)

@@ -147,3 +147,40 @@ def test_a_drafted_public_article_never_carries_the_marker(app, planted, session
              alice_c.get("/api/suggest", query_string={"q": "router cache"}).get_data(as_text=True)]
     assert public.title in pages[0]
     assert not [p for p in pages if MARKER in p]
+
+
+def test_a_suggested_update_never_carries_the_marker(app, planted, session, make_article, index_now):
+    """Issue 5, dedup: the "update article X" addition proposed from the ticket (and the article
+    once it is applied) is free of the marker; a draft that read the notes is never proposed to
+    a public article, and requesters cannot open a suggestion."""
+    from datetime import timedelta
+
+    from kb.db import utcnow
+    from kb.loop_models import ArticleSuggestion
+    from kb.taxonomy import get_category
+
+    ticket, agent, agent_c, alice_c = planted["ticket"], planted["agent"], planted["agent_c"], planted["alice_c"]
+    ticket.category_id = get_category(session, "network").id
+    ticket_work.reply(session, agent, ticket, f"Restart the router and clear its cache with {MARKER}.", internal=True)
+    ticket_work.acknowledge(session, agent, ticket, planned_actions="Check the router",
+                            expected_completion_at=utcnow() + timedelta(days=1))
+    ticket_work.resolve(session, agent, ticket, "Restarted the router and cleared its cache; VPN connects again.")
+    session.commit()
+    covering = make_article(title="VPN will not connect: error 809 at home", category="network",
+                            body="## Problem\n\nVPN will not connect, error 809 at home.\n\n## Resolution\n\n"
+                                 "1. Restart the router and clear its cache; VPN connects again.\n")
+    index_now()
+    internal = agent_c.post(f"/tickets/{ticket.id}/draft-article", data={"draft-include_internal": "y"})
+    assert "/kb/suggestions/" not in internal.location  # the covering article is public: a new internal draft
+    resp = agent_c.post(f"/tickets/{ticket.id}/draft-article")
+    assert "/kb/suggestions/" in resp.location, resp.location
+    suggestion = session.query(ArticleSuggestion).one()
+    assert suggestion.article_id == covering.id and MARKER not in suggestion.addition
+    page = agent_c.get(resp.location).get_data(as_text=True)
+    assert "Also resolved in" in page and MARKER not in page
+    assert alice_c.get(resp.location).status_code == 404
+    assert agent_c.post(f"{resp.location}/apply", data={"body": covering.body + "\n" + suggestion.addition}
+                        ).status_code == 303
+    session.refresh(covering)
+    assert MARKER not in covering.body and "Also resolved in" in covering.body
+    assert MARKER not in alice_c.get(f"/kb/{covering.id}").get_data(as_text=True)

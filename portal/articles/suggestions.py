@@ -150,6 +150,8 @@ def propose_from_history():
     raw = [part.strip() for part in (form.ticket_ids.data or "").split(",") if part.strip()]
     if not raw or not all(part.isdigit() for part in raw):
         abort(400, _("Choose the tickets to draft from."))
+    if len(raw) > drafting.MAX_TICKETS:
+        abort(400, _("Draft from at most %(n)s tickets at once.", n=drafting.MAX_TICKETS))
     try:
         tickets = [get_ticket(db.session, who, int(part)) for part in raw]
         kind, made = draft_batch.propose(db.session, who, tickets, engine=engine(), embedder=holder().embedder(),

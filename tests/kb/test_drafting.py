@@ -238,3 +238,18 @@ def test_hard_wrapped_lines_are_one_sentence_again():
                                "path again.", "Open Settings and go to Network", "Done."]
     assert clean_lines("打开设置，\n选择网络。\nRestart:\nnow\nThe VPN fails\n\nI restarted it", join_wrapped=True) == [
         "打开设置，选择网络。", "Restart:", "now The VPN fails", "I restarted it"]  # a blank line ends it
+
+
+def test_confirmations_are_not_the_problem_and_talk_is_not_a_step():
+    case = CaseText(title="Outlook search misses mail", description="Outlook search does not find last week's mail.",
+                    requester_replies=["OK now, it finds the audit emails.", "It is Outlook on my laptop."],
+                    staff_replies=["Let's check the Windows side of search.", "That's why - Outlook is not indexed.",
+                                   "Click Modify in Indexing Options and tick Microsoft Outlook."],
+                    resolution="Added Outlook to the indexed locations.")
+    from search import HashEmbedder
+
+    summary = ExtractiveSummariser(HashEmbedder(), fix_threshold=0.0).summarise(case)  # every reply is "near"
+    assert "OK now, it finds the audit emails." not in summary.problem
+    assert "It is Outlook on my laptop." in summary.problem
+    assert summary.steps == ["Click Modify in Indexing Options and tick Microsoft Outlook.",
+                             "Added Outlook to the indexed locations."]

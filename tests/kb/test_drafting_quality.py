@@ -28,7 +28,7 @@ def test_drafts_carry_the_key_steps(evaluated):
 
 def test_dedup_proposes_the_existing_article_and_stays_quiet_when_new(evaluated):
     row = next(r for r in dedup_sweep(evaluated["rows"]) if abs(r["threshold"] - COVER_THRESHOLD) < 1e-9)
-    # measured at 0.64: proposed correctly 0.93, quiet when new 0.80, never the wrong article
+    # measured at 0.62: proposed correctly 0.93, quiet when new 0.80, never the wrong article
     assert row["proposed"] >= 0.85 and row["quiet_when_new"] >= 0.75 and row["wrong_article"] <= 0.03, row
 
 

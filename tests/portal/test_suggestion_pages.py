@@ -114,6 +114,8 @@ def test_the_leads_page_of_recurring_problems(client, login, session, people):
     assert "2 closed tickets without an article" in client.get("/kb/from-history").get_data(as_text=True)
     assert client.post("/kb/from-history/propose", data={"ticket_ids": "1,x"}).status_code == 400
     assert client.post("/kb/from-history/propose", data={"ticket_ids": "99999"}).status_code == 404
+    many = client.post("/kb/from-history/propose", data={"ticket_ids": ",".join(["1"] * 5000)})
+    assert many.status_code == 400 and "at most 50 tickets" in many.get_data(as_text=True)
 
 
 def test_recurring_problems_page_rights_and_empty_state(client, login, people):
