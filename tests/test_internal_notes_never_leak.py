@@ -112,24 +112,30 @@ def test_no_mail_carries_the_marker(app, planted, session):
     assert leaks == []
 
 
-def test_a_drafted_public_article_never_carries_the_marker(app, planted, session, make_user, index_now):
-    """Issue 5: an article drafted from the ticket (the "Draft article" button) is free of the
-    marker in every stored form and on every page a requester can reach once it is published;
-    the same ticket drafted as an internal article does use the note, so the test can fail."""
+def _resolve_with_a_note(session, ticket, agent):
+    """Another internal note with the marker (the fix itself), then resolve: what drafting reads."""
     from datetime import timedelta
 
-    from kb.articles_models import Article
     from kb.db import utcnow
-    from kb.loop_models import ArticleSource
     from kb.taxonomy import get_category
 
-    ticket, agent, agent_c, alice_c = planted["ticket"], planted["agent"], planted["agent_c"], planted["alice_c"]
     ticket.category_id = get_category(session, "network").id
     ticket_work.reply(session, agent, ticket, f"Restart the router and clear its cache with {MARKER}.", internal=True)
     ticket_work.acknowledge(session, agent, ticket, planned_actions="Check the router",
                             expected_completion_at=utcnow() + timedelta(days=1))
     ticket_work.resolve(session, agent, ticket, "Restarted the router and cleared its cache; VPN connects again.")
     session.commit()
+
+
+def test_a_drafted_public_article_never_carries_the_marker(app, planted, session, make_user, index_now):
+    """Issue 5: an article drafted from the ticket (the "Draft article" button) is free of the
+    marker in every stored form and on every page a requester can reach once it is published;
+    the same ticket drafted as an internal article does use the note, so the test can fail."""
+    from kb.articles_models import Article
+    from kb.loop_models import ArticleSource
+
+    ticket, agent, agent_c, alice_c = planted["ticket"], planted["agent"], planted["agent_c"], planted["alice_c"]
+    _resolve_with_a_note(session, ticket, agent)
     assert agent_c.post(f"/tickets/{ticket.id}/draft-article").status_code == 303
     assert agent_c.post(f"/tickets/{ticket.id}/draft-article",
                         data={"draft-include_internal": "y"}).status_code == 303
@@ -153,19 +159,10 @@ def test_a_suggested_update_never_carries_the_marker(app, planted, session, make
     """Issue 5, dedup: the "update article X" addition proposed from the ticket (and the article
     once it is applied) is free of the marker; a draft that read the notes is never proposed to
     a public article, and requesters cannot open a suggestion."""
-    from datetime import timedelta
-
-    from kb.db import utcnow
     from kb.loop_models import ArticleSuggestion
-    from kb.taxonomy import get_category
 
     ticket, agent, agent_c, alice_c = planted["ticket"], planted["agent"], planted["agent_c"], planted["alice_c"]
-    ticket.category_id = get_category(session, "network").id
-    ticket_work.reply(session, agent, ticket, f"Restart the router and clear its cache with {MARKER}.", internal=True)
-    ticket_work.acknowledge(session, agent, ticket, planned_actions="Check the router",
-                            expected_completion_at=utcnow() + timedelta(days=1))
-    ticket_work.resolve(session, agent, ticket, "Restarted the router and cleared its cache; VPN connects again.")
-    session.commit()
+    _resolve_with_a_note(session, ticket, agent)
     covering = make_article(title="VPN will not connect: error 809 at home", category="network",
                             body="## Problem\n\nVPN will not connect, error 809 at home.\n\n## Resolution\n\n"
                                  "1. Restart the router and clear its cache; VPN connects again.\n")
