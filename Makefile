@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python -m bench.queue_timing --tickets 100000 --reps 30
 	$(BIN)/python -m bench.duplicates
 	$(BIN)/python -m bench.drafting_quality
+	$(BIN)/python -m bench.insights_timing
 
 eval: install
 	@for mode in keyword semantic hybrid; do $(BIN)/flask search eval ../shared/datasets/stackfaq --mode $$mode; done

@@ -43,8 +43,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     for bp in (health.bp, auth.bp, admin.bp, articles.bp, intake.bp, tickets.bp, satisfaction.bp, desk.bp):
         app.register_blueprint(bp)
-    from portal import manual, notifications, reports  # SLA pages: manual, notification inbox, reports
-    for bp in (manual.bp, notifications.bp, reports.bp):
+    from portal import insights, manual, notifications, reports  # SLA pages, reports and insights
+    for bp in (manual.bp, notifications.bp, reports.bp, insights.bp):
         app.register_blueprint(bp)
     from portal.service_admin import bp as service_admin_bp
     app.register_blueprint(service_admin_bp)

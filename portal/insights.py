@@ -1,0 +1,90 @@
+"""Insights for leads and admins (/insights/): ticket volume over time and the backlog, drawn as
+server-side SVG charts with their numbers one click away and a CSV export of each (kb.insights)."""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+
+from kb import insights, permissions
+from kb.errors import ValidationError
+from kb.sla_report import report_teams
+from kb.taxonomy import top_categories
+from kb.tickets import CHANNELS
+from portal.charts import PRIORITY_COLORS, stacked_bars
+from portal.extensions import db
+from portal.i18n import current_lang
+from portal.period import period_from_args
+from portal.security import actor
+from portal.tickets.labels import CHANNEL_LABELS, PRIORITY_LABELS
+
+bp = Blueprint("insights", __name__, url_prefix="/insights")
+DEFAULT_DAYS = 30
+GROUP_LABELS = {"category": _l("Category"), "channel": _l("Channel"), "priority": _l("Priority")}
+AGE_LABELS = [_l("under 1 day"), _l("1–3 days"), _l("3–7 days"), _l("1–4 weeks"), _l("over 4 weeks")]
+assert len(AGE_LABELS) == len(insights.AGE_BUCKETS)
+
+
+def _filters() -> tuple[insights.Filters, str, dict]:
+    """The filters of the query string (a malformed one is a 400 saying what to fix)."""
+    period = period_from_args(DEFAULT_DAYS)
+    by = request.args.get("by") or "category"
+    if by not in insights.GROUPINGS:
+        abort(400, _("Group by category, channel or priority."))
+    channel = request.args.get("channel") or None
+    try:
+        f = insights.Filters(since=period.since_day, until=period.until_day, team_id=request.args.get("team", type=int),
+                             category_id=request.args.get("category", type=int), channel=channel)
+    except ValidationError as exc:
+        abort(400, str(exc))
+    args = {"since": f.since.isoformat(), "until": f.until.isoformat(), "by": by}
+    args.update({k: v for k, v in (("team", f.team_id), ("category", f.category_id), ("channel", channel)) if v})
+    return f, by, args
+
+
+def _names(by: str) -> dict:
+    """What a series key is called on screen (category names come translated from kb)."""
+    if by == "channel":
+        return {k: str(v) for k, v in CHANNEL_LABELS.items()}
+    if by == "priority":
+        return {k: str(v) for k, v in PRIORITY_LABELS.items()}
+    locale = current_lang()
+    return {c.name: c.label(locale) for c in top_categories(db.session)}
+
+
+def _charts(f: insights.Filters, by: str) -> dict[str, insights.Chart]:
+    volume = insights.volume(db.session, actor(), f, by=by)
+    backlog = insights.backlog(db.session, actor(), f)
+    backlog.labels = [str(label) for label in AGE_LABELS]
+    return {"volume": volume, "backlog": backlog}
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    permissions.require(permissions.can_view_reports(actor()), _("Insights are for team leads and admins."))
+    f, by, args = _filters()
+    charts = _charts(f, by)
+    names = {"volume": _names(by), "backlog": {k: str(v) for k, v in PRIORITY_LABELS.items()}}
+    colors = {"volume": PRIORITY_COLORS if by == "priority" else None, "backlog": PRIORITY_COLORS}
+    drawn = {key: stacked_bars(chart, names=names[key], colors=colors[key]) for key, chart in charts.items()}
+    return render_template("insights/dashboard.html", charts=charts, drawn=drawn, names=names, f=f, by=by, args=args,
+                           groups=GROUP_LABELS, teams=report_teams(db.session),
+                           categories=top_categories(db.session), channels=CHANNELS, channel_names=CHANNEL_LABELS)
+
+
+@bp.get("/<any(volume, backlog):name>.csv")
+@login_required
+def export(name: str):
+    permissions.require(permissions.can_view_reports(actor()), _("Insights are for team leads and admins."))
+    f, by, _args = _filters()
+    chart = _charts(f, by)[name]
+    out = io.StringIO()
+    csv.writer(out).writerows(chart.rows())
+    filename = f"{name}-{f.since.isoformat()}-{f.until.isoformat()}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

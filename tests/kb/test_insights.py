@@ -1,0 +1,103 @@
+"""Insights: ticket volume per day/week stacked by a grouping, and the backlog by age, in SQL."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from kb import insights
+from kb.errors import PermissionDenied, ValidationError
+from kb.taxonomy import get_category
+from kb.teams import Team
+from kb.tickets import create_ticket
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def people(make_user):
+    return {"lead": make_user("lead"), "agent": make_user("agent"), "alice": make_user()}
+
+
+def _file(session, who, day: datetime, category="network", sub=None, channel="portal", urgency=None):
+    t = create_ticket(session, who, title="Something broke", description="It broke.", now=day, channel=channel,
+                      category_id=get_category(session, category).id, urgency=urgency, route=False)
+    if sub:  # older rows (and some channels) store a subcategory as the category
+        t.category_id = get_category(session, sub).id
+    session.commit()
+    return t
+
+
+def _f(**kw):
+    kw.setdefault("since", date(2026, 11, 1))
+    kw.setdefault("until", date(2026, 11, 30))
+    return insights.Filters(**kw)
+
+
+def test_volume_per_day_stacked_by_category_subcategories_count_for_their_parent(session, people):
+    alice = people["alice"]
+    _file(session, alice, NOW - timedelta(days=1))
+    _file(session, alice, NOW - timedelta(days=1), sub="vpn-remote")  # a subcategory stored as the category
+    _file(session, alice, NOW - timedelta(days=2), category="hardware")
+    _file(session, alice, NOW - timedelta(days=40))  # before the period
+    chart = insights.volume(session, people["lead"], _f())
+    assert len(chart.labels) == 30 and chart.labels[0] == "2026-11-01" and chart.labels[-1] == "2026-11-30"
+    series = dict(chart.series)
+    assert set(series) == {"Network connectivity", "Hardware faults"}
+    assert series["Network connectivity"][chart.labels.index("2026-11-29")] == 2
+    assert series["Hardware faults"][chart.labels.index("2026-11-28")] == 1
+    assert chart.total == 3 and chart.rows()[0] == ["", "Hardware faults", "Network connectivity", "total"]
+
+
+def test_volume_by_channel_and_priority_and_the_filters(session, people):
+    alice = people["alice"]
+    team = Team(name="Network")
+    session.add(team)
+    a = _file(session, alice, NOW - timedelta(days=3), channel="email")
+    _file(session, alice, NOW - timedelta(days=3), category="hardware", channel="phone")
+    a.team_id = team.id
+    session.commit()
+    by_channel = dict(insights.volume(session, people["lead"], _f(), by="channel").series)
+    assert {k: sum(v) for k, v in by_channel.items()} == {"phone": 1, "email": 1}
+    by_priority = insights.volume(session, people["lead"], _f(), by="priority")
+    assert sum(by_priority.totals) == 2
+    assert insights.volume(session, people["lead"], _f(team_id=team.id)).total == 1
+    assert insights.volume(session, people["lead"], _f(channel="phone")).total == 1
+    network = get_category(session, "network").id
+    assert insights.volume(session, people["lead"], _f(category_id=network)).total == 1
+
+
+def test_long_periods_are_weekly(session, people):
+    _file(session, people["alice"], NOW - timedelta(days=1))
+    chart = insights.volume(session, people["lead"], _f(since=date(2026, 6, 1)))
+    assert len(chart.labels) <= 27 and all(date.fromisoformat(d).weekday() == 0 for d in chart.labels)
+    assert chart.total == 1
+
+
+def test_backlog_by_age_and_priority(session, people):
+    alice = people["alice"]
+    _file(session, alice, NOW - timedelta(hours=2))
+    _file(session, alice, NOW - timedelta(days=5), urgency="stopped")
+    old = _file(session, alice, NOW - timedelta(days=60))
+    closed = _file(session, alice, NOW - timedelta(days=2))
+    closed.status = "closed"
+    session.commit()
+    chart = insights.backlog(session, people["lead"], _f(), now=NOW)
+    assert chart.labels[0] == "under 1 day" and chart.total == 3
+    assert [sum(values[i] for _, values in chart.series) for i in range(5)] == [1, 0, 1, 0, 1]
+    assert old.status == "new"
+
+
+def test_rights_and_bad_filters(session, people):
+    with pytest.raises(PermissionDenied):
+        insights.volume(session, people["agent"], _f())
+    with pytest.raises(PermissionDenied):
+        insights.backlog(session, people["alice"], _f())
+    with pytest.raises(ValidationError):
+        _f(since=date(2026, 12, 1))
+    with pytest.raises(ValidationError):
+        _f(since=date(2024, 1, 1))
+    with pytest.raises(ValidationError):
+        _f(channel="pigeon")
+    with pytest.raises(ValidationError):
+        insights.volume(session, people["lead"], _f(), by="mood")
