@@ -7,7 +7,8 @@ Uses the same cached SQLite database as ``bench.queue_timing`` (bench/results/qu
 built once through the real migrations: tickets spread over two years, six teams, realistic
 titles from ../shared/datasets/itsm-tickets). Times, for a team lead, ``kb.insights.volume``
 (30 days daily and 366 days weekly, by category, channel and priority, with and without a
-team filter) and ``kb.insights.backlog``, each on a fresh session, and the whole dashboard
+team filter), ``kb.insights.backlog`` and ``kb.insights.indicators`` (which read the events:
+about ten per ticket are added once, 1,000,000 at 100,000 tickets), each on a fresh session, and the whole dashboard
 page through the Flask test client (queries, SVG geometry and template), p50/p95 in ms.
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> None:
     from kb.users import User
 
     engine = create_engine(f"sqlite:///{path}")
+    add_events(engine)
     with engine.connect() as conn:
         lead_id = conn.execute(select(User.id).where(User.role == "lead").limit(1)).scalar()
         team_id = conn.execute(select(Team.id).limit(1)).scalar()
@@ -54,11 +56,65 @@ def main() -> None:
                               lambda s, f=f, by=by: insights.volume(s, s.get(User, lead_id), f, by=by)))
     f = insights.Filters(since=today - timedelta(days=29), until=today)
     views.append(("backlog", lambda s: insights.backlog(s, s.get(User, lead_id), f, now=now)))
-    print(f"{meta['tickets']:,} tickets; p50 / p95 in ms over {args.reps} runs")
+    for days in (30, 366):
+        f_ind = insights.Filters(since=today - timedelta(days=days - 1), until=today)
+        views.append((f"indicators {days} d", lambda s, f=f_ind: insights.indicators(s, s.get(User, lead_id), f)))
+    with engine.connect() as conn:
+        from sqlalchemy import func
+
+        from kb.ticket_events import TicketEvent
+        events = conn.execute(select(func.count(TicketEvent.id))).scalar()
+    print(f"{meta['tickets']:,} tickets, {events:,} events; p50 / p95 in ms over {args.reps} runs")
     for name, fn in views:
         p50, p95 = timed(engine, args.reps, fn)
         print(f"  {name:36s} {p50:7.1f} {p95:7.1f}")
     page(path, lead_id, args.reps, today)
+
+
+def add_events(engine, per_ticket: int = 10, seed: int = 5) -> None:
+    """About ``per_ticket`` events per ticket (1,000,000 at 100,000 tickets), once: created,
+    assigned, acknowledged, public replies, some waits for the requester and reopenings,
+    resolved, closed, with their times; what the indicators read."""
+    import random
+    import time
+
+    from sqlalchemy import func, insert, select
+
+    from kb.ticket_events import TicketEvent
+    from kb.tickets import Ticket
+
+    with engine.begin() as conn:
+        if conn.execute(select(func.count(TicketEvent.id))).scalar():
+            return
+        rng = random.Random(seed)
+        start = time.perf_counter()
+        tickets = conn.execute(select(Ticket.id, Ticket.created_at, Ticket.status)).all()
+        batch, total = [], 0
+        for tid, created, status in tickets:
+            kinds = [("created", None, "new"), ("assigned", None, None), ("status", "new", "assigned"),
+                     ("acknowledged", None, None), ("status", "assigned", "acknowledged")]
+            if rng.random() < 0.25:
+                kinds.append(("status", "in_progress", "waiting_for_requester"))
+            kinds += [("agent_public_reply", None, None)] * rng.choice((1, 1, 2, 3))
+            if status in ("resolved", "closed"):
+                kinds.append(("status", "in_progress", "resolved"))
+                if rng.random() < 0.08:
+                    kinds += [("status", "resolved", "reopened"), ("status", "reopened", "resolved")]
+                if status == "closed":
+                    kinds.append(("status", "resolved", "closed"))
+            while len(kinds) < per_ticket:
+                kinds.append(("note", None, None))
+            for n, (kind, old, new) in enumerate(kinds[:per_ticket + 2]):
+                batch.append({"ticket_id": tid, "kind": kind, "from_status": old, "to_status": new, "data": "{}",
+                              "created_at": created + timedelta(minutes=30 * n)})
+            if len(batch) >= 50_000:
+                conn.execute(insert(TicketEvent.__table__), batch)
+                total += len(batch)
+                batch = []
+        if batch:
+            conn.execute(insert(TicketEvent.__table__), batch)
+            total += len(batch)
+        print(f"added {total:,} events in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
 def page(path: Path, lead_id: int, reps: int, today: date) -> None:

@@ -1,5 +1,6 @@
-"""Insights for leads and admins (/insights/): ticket volume over time and the backlog, drawn as
-server-side SVG charts with their numbers one click away and a CSV export of each (kb.insights)."""
+"""Insights for leads and admins (/insights/): the headline indicators, ticket volume over time and
+the backlog, drawn as server-side SVG charts with their numbers one click away and a CSV export
+of each (kb.insights)."""
 from __future__ import annotations
 
 import csv
@@ -72,19 +73,20 @@ def dashboard():
     names = {"volume": _names(by), "backlog": {k: str(v) for k, v in PRIORITY_LABELS.items()}}
     colors = {"volume": PRIORITY_COLORS if by == "priority" else None, "backlog": PRIORITY_COLORS}
     drawn = {key: stacked_bars(chart, names=names[key], colors=colors[key]) for key, chart in charts.items()}
-    return render_template("insights/dashboard.html", charts=charts, drawn=drawn, names=names, f=f, by=by, args=args,
+    return render_template("insights/dashboard.html", charts=charts, drawn=drawn,
+                           indicators=insights.indicators(db.session, actor(), f), names=names, f=f, by=by, args=args,
                            groups=GROUP_LABELS, teams=report_teams(db.session),
                            categories=top_categories(db.session), channels=CHANNELS, channel_names=CHANNEL_LABELS)
 
 
-@bp.get("/<any(volume, backlog):name>.csv")
+@bp.get("/<any(indicators, volume, backlog):name>.csv")
 @login_required
 def export(name: str):
     permissions.require(permissions.can_view_reports(actor()), _("Insights are for team leads and admins."))
     f, by, _args = _filters()
-    chart = _charts(f, by)[name]
+    rows = (insights.indicators(db.session, actor(), f) if name == "indicators" else _charts(f, by)[name]).rows()
     out = io.StringIO()
-    csv.writer(out).writerows(chart.rows())
+    csv.writer(out).writerows(rows)
     filename = f"{name}-{f.since.isoformat()}-{f.until.isoformat()}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -12,6 +12,7 @@ internal notes, the plan, resolving, the requester's confirmation), backdated wi
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb import ticket_work as work
+from kb import surveys, ticket_work as work
 from kb.articles_models import Article
 from kb.contacts import find_or_create_contact
 from kb.db import utcnow
@@ -29,6 +30,7 @@ from kb.tickets import Ticket, create_ticket
 from kb.users import User, get_user_by_email
 
 CASES_FILE = Path(__file__).parent / "cases.yaml"
+SURVEY_SHARE = 0.7  # of closed cases whose requester answered the survey
 AGENT_FOR_LANG = {"zh": "liwei@contoso.example"}
 DEFAULT_AGENT = "agent@contoso.example"
 
@@ -86,7 +88,7 @@ def load_case(session: Session, case: Case, people: dict[str, dict], *, embedder
     category = get_category(session, case.category)
     sub = get_category(session, case.subcategory) if case.subcategory else None
     agent = get_user_by_email(session, AGENT_FOR_LANG.get(requester.locale or "", DEFAULT_AGENT))
-    moments = iter(_times(case.days_ago, len(case.thread) + 6, now or utcnow()))
+    moments = iter(_times(case.days_ago, len(case.thread) + 8, now or utcnow()))
     filed = next(moments)
     ticket = create_ticket(session, agent if case.channel == "phone" else requester, requester=requester,
                            title=case.title, description=case.description, channel=case.channel,
@@ -109,7 +111,20 @@ def load_case(session: Session, case: Case, people: dict[str, dict], *, embedder
     work.resolve(session, agent, ticket, case.resolution, now=next(moments))
     if case.status == "closed":
         work.confirm(session, requester, ticket, now=next(moments))
+        _survey(session, case, requester, ticket, next(moments))
     return ticket
+
+
+def _survey(session: Session, case: Case, requester: User, ticket: Ticket, at: datetime) -> None:
+    """Most requesters answer; ratings lean positive with a few poor ones, fixed per case id
+    (the file has no ratings: they are the demo's, not evaluation data)."""
+    rng = random.Random(case.id)
+    if rng.random() >= SURVEY_SHARE:
+        return
+    mood = rng.choices((5, 4, 3, 2), weights=(45, 35, 12, 8))[0]
+    rate = [max(1, min(5, mood + rng.choice((-1, 0, 0, 0, 1)))) for _ in range(3)]
+    surveys.submit_survey(session, requester, ticket, speed=rate[0], effectiveness=rate[1], communication=rate[2],
+                          now=at)
 
 
 def load_demo_cases(session: Session, *, embedder=None, now: datetime | None = None) -> int:

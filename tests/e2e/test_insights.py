@@ -33,6 +33,8 @@ def test_a_lead_sees_the_charts_filled(live_server, browser):
     lead = logged_in(browser, url, "lead@contoso.example")
     lead.goto(url + "/")
     lead.get_by_role("link", name="Insights").click()
+    expect(lead.get_by_test_id("indicators")).to_contain_text("Resolution rate")
+    expect(lead.get_by_test_id("indicators")).not_to_contain_text("–")  # the demo history fills every one
     volume, backlog = lead.get_by_test_id("chart-volume"), lead.get_by_test_id("chart-backlog")
     expect(volume.locator("svg[role=img]")).to_be_visible()
     assert volume.locator("svg[role=img] rect").count() >= 10  # the demo's four weeks of tickets, stacked by category

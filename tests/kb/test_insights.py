@@ -101,3 +101,43 @@ def test_rights_and_bad_filters(session, people):
         _f(channel="pigeon")
     with pytest.raises(ValidationError):
         insights.volume(session, people["lead"], _f(), by="mood")
+
+
+def test_indicators_resolution_reopen_first_contact_and_satisfaction(session, people):
+    from kb import surveys, ticket_work as work
+    from kb.db import utcnow
+
+    alice, agent = people["alice"], people["agent"]
+    now = utcnow() - timedelta(days=2)
+
+    def worked(title):
+        t = create_ticket(session, alice, title=title, description="It broke.", now=now, route=False,
+                          category_id=get_category(session, "network").id)
+        work.acknowledge(session, agent, t, planned_actions="Look", expected_completion_at=now + timedelta(days=1),
+                         now=now)
+        return t
+
+    quick = worked("Quick fix")
+    work.reply(session, agent, quick, "Restart the VPN client.", now=now)
+    work.resolve(session, agent, quick, "Restarted the client.", now=now)
+    work.confirm(session, alice, quick, now=now)
+    asked = worked("Needed a question")
+    work.ask_requester(session, agent, asked, "Which laptop?", now=now)
+    work.reply(session, alice, asked, "The ThinkPad.", now=now)
+    work.resolve(session, agent, asked, "Replaced the profile.", now=now)
+    back = worked("Came back")
+    work.resolve(session, agent, back, "Cleared the cache.", now=now)
+    work.reopen(session, alice, back, "Still broken", now=now)
+    worked("Still open")
+    session.commit()
+    surveys.submit_survey(session, alice, quick, speed=5, effectiveness=4, communication=3)
+    session.commit()
+    f = _f(since=(utcnow() - timedelta(days=10)).date(), until=utcnow().date())
+    i = insights.indicators(session, people["lead"], f)
+    assert (i.filed, i.resolved, i.reopened, i.first_contact) == (4, 3, 1, 1)
+    assert i.resolution_rate == 0.75 and i.reopen_rate == pytest.approx(1 / 3)
+    assert i.first_contact_rate == pytest.approx(1 / 3)
+    assert (i.surveys, i.speed, i.effectiveness, i.communication) == (1, 5.0, 4.0, 3.0)
+    assert i.rows()[2] == ["resolution rate", 0.75, 4]
+    empty = insights.indicators(session, people["lead"], _f(since=date(2020, 1, 1), until=date(2020, 1, 2)))
+    assert empty.filed == 0 and empty.resolution_rate is None and empty.speed is None

@@ -32,6 +32,7 @@ def test_the_dashboard_draws_both_charts(client, login, make_user, filed):
     assert html.count("<rect") >= 4  # two days with tickets in the volume chart, two age buckets in the backlog
     assert "Network connectivity" in html and "3 tickets" in html
     assert "<details class=\"numbers\">" in html and "/insights/volume.csv?" in html
+    assert 'data-testid="indicators"' in html and "Resolution rate" in html and "0 of 3 tickets filed" in html
     by_channel = client.get("/insights/?by=channel").get_data(as_text=True)
     assert "Phone" in by_channel and "Email" in by_channel
 
@@ -44,6 +45,8 @@ def test_csv_exports_the_numbers(client, login, make_user, filed):
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
     assert rows[0] == ["", "portal", "phone", "email", "total"] and len(rows) == 32
     assert sum(int(r[-1]) for r in rows[1:]) == 3
+    indicators = list(csv.reader(io.StringIO(client.get("/insights/indicators.csv").get_data(as_text=True))))
+    assert indicators[1] == ["tickets filed", "3", ""] and indicators[2] == ["resolution rate", "0.0", "3"]
     backlog = list(csv.reader(io.StringIO(client.get("/insights/backlog.csv").get_data(as_text=True))))
     assert backlog[1][0] == "under 1 day" and sum(int(r[-1]) for r in backlog[1:]) == 3
 
