@@ -7,7 +7,7 @@ Uses the same cached SQLite database as ``bench.queue_timing`` (bench/results/qu
 built once through the real migrations: tickets spread over two years, six teams, realistic
 titles from ../shared/datasets/itsm-tickets). Times, for a team lead, ``kb.insights.volume``
 (30 days daily and 366 days weekly, by category, channel and priority, with and without a
-team filter), ``kb.insights.backlog`` and ``kb.insights.indicators`` (which read the events:
+team filter), ``kb.insights.backlog``, ``kb.insights.indicators`` and ``kb.insights.triage_quality`` (which read the events:
 about ten per ticket are added once, 1,000,000 at 100,000 tickets), each on a fresh session, and the whole dashboard
 page through the Flask test client (queries, SVG geometry and template), p50/p95 in ms.
 """
@@ -37,10 +37,11 @@ def main() -> None:
 
     from sqlalchemy import create_engine, select
 
-    from kb import insights
+    from kb import insight_figures, insights
     from kb.teams import Team
     from kb.users import User
 
+    migrate(path)  # a database cached by an older checkout gets the newer columns
     engine = create_engine(f"sqlite:///{path}")
     add_events(engine)
     with engine.connect() as conn:
@@ -58,7 +59,9 @@ def main() -> None:
     views.append(("backlog", lambda s: insights.backlog(s, s.get(User, lead_id), f, now=now)))
     for days in (30, 366):
         f_ind = insights.Filters(since=today - timedelta(days=days - 1), until=today)
-        views.append((f"indicators {days} d", lambda s, f=f_ind: insights.indicators(s, s.get(User, lead_id), f)))
+        views.append((f"indicators {days} d", lambda s, f=f_ind: insight_figures.indicators(s, s.get(User, lead_id), f)))
+        views.append((f"triage quality {days} d",
+                      lambda s, f=f_ind: insight_figures.triage_quality(s, s.get(User, lead_id), f)))
     with engine.connect() as conn:
         from sqlalchemy import func
 
@@ -71,6 +74,21 @@ def main() -> None:
     page(path, lead_id, args.reps, today)
 
 
+def _app(path: Path, **extra):
+    from portal import create_app
+
+    return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "INSTANCE_PATH": str(path.parent),
+                       "INDEX_PATH": str(path.parent / "index"), "EMBEDDING_MODEL": "hash", "WORKER": "off",
+                       "SECRET_KEY": "bench", **extra})
+
+
+def migrate(path: Path) -> None:
+    from flask_migrate import upgrade
+
+    with _app(path).app_context():
+        upgrade()
+
+
 def add_events(engine, per_ticket: int = 10, seed: int = 5) -> None:
     """About ``per_ticket`` events per ticket (1,000,000 at 100,000 tickets), once: created,
     assigned, acknowledged, public replies, some waits for the requester and reopenings,
@@ -78,9 +96,9 @@ def add_events(engine, per_ticket: int = 10, seed: int = 5) -> None:
     import random
     import time
 
-    from sqlalchemy import func, insert, select
+    from sqlalchemy import func, insert, select, text
 
-    from kb.ticket_events import TicketEvent
+    from kb.ticket_events import RECOUNT_SQL, TicketEvent
     from kb.tickets import Ticket
 
     with engine.begin() as conn:
@@ -114,6 +132,7 @@ def add_events(engine, per_ticket: int = 10, seed: int = 5) -> None:
         if batch:
             conn.execute(insert(TicketEvent.__table__), batch)
             total += len(batch)
+        conn.execute(text(RECOUNT_SQL))  # the tickets' event counters, as record_event keeps them
         print(f"added {total:,} events in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
@@ -121,11 +140,7 @@ def page(path: Path, lead_id: int, reps: int, today: date) -> None:
     """The whole page: log in as the lead (the bench users' password) and time GET /insights/."""
     import time
 
-    from portal import create_app
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "INSTANCE_PATH": str(path.parent),
-                      "INDEX_PATH": str(path.parent / "index"), "EMBEDDING_MODEL": "hash", "WORKER": "off",
-                      "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
+    app = _app(path, WTF_CSRF_ENABLED=False, RATELIMIT_ENABLED=False)
     with app.app_context():
         from kb.users import User
         from portal.extensions import db

@@ -1,5 +1,5 @@
-"""Insights for leads and admins (issue 6, first part): ticket volume over time, the backlog and
-the headline indicators (resolution, reopen and first-contact resolution rates, satisfaction).
+"""Insights for leads and admins (issue 6, first part): the filters, ticket volume over time and
+the backlog; the period's indicators and triage quality are in :mod:`kb.insight_figures`.
 
 Every figure is one aggregate SQL statement (GROUP BY in the database, never a loop over
 tickets), so the dashboard's cost grows with the number of days and groups, not tickets.
@@ -22,9 +22,7 @@ from kb import permissions
 from kb.db import utcnow
 from kb.errors import ValidationError
 from kb.taxonomy import Category
-from kb.ticket_events import AGENT_PUBLIC_REPLY, STATUS, TicketEvent
-from kb.ticket_flow import OPEN_STATUSES, REOPENED, WAITING
-from kb.ticket_records import SurveyResponse
+from kb.ticket_flow import OPEN_STATUSES
 from kb.tickets import CHANNELS, PRIORITY_KEYS, Ticket
 
 MAX_DAYS = 366
@@ -158,81 +156,11 @@ def backlog(session: Session, actor, f: Filters, *, now: datetime | None = None)
     return chart
 
 
-@dataclass(frozen=True)
-class Indicators:
-    """The period's headline numbers for the tickets filed in it (rates are None without data)."""
-
-    filed: int
-    resolved: int          # resolved at least once (resolved or closed now, or reopened later)
-    reopened: int          # of those, reopened at least once
-    first_contact: int     # resolved, never reopened, never waited for the requester, <= 1 public staff reply
-    surveys: int
-    speed: float | None    # mean ratings, 1-5
-    effectiveness: float | None
-    communication: float | None
-
-    @staticmethod
-    def _share(part: int, whole: int) -> float | None:
-        return part / whole if whole else None
-
-    @property
-    def resolution_rate(self) -> float | None:
-        return self._share(self.resolved, self.filed)
-
-    @property
-    def reopen_rate(self) -> float | None:
-        return self._share(self.reopened, self.resolved)
-
-    @property
-    def first_contact_rate(self) -> float | None:
-        return self._share(self.first_contact, self.resolved)
-
-    def rows(self) -> list[list]:
-        def fmt(v):
-            return "" if v is None else round(v, 4)
-
-        return [["indicator", "value", "of"], ["tickets filed", self.filed, ""],
-                ["resolution rate", fmt(self.resolution_rate), self.filed],
-                ["reopen rate", fmt(self.reopen_rate), self.resolved],
-                ["first-contact resolution", fmt(self.first_contact_rate), self.resolved],
-                ["satisfaction: response speed", fmt(self.speed), self.surveys],
-                ["satisfaction: effectiveness", fmt(self.effectiveness), self.surveys],
-                ["satisfaction: communication", fmt(self.communication), self.surveys]]
+def scope(f: Filters, *, period: bool = True) -> list:
+    """The SQL conditions on tickets for these filters (``period=False``: any filing date)."""
+    return _scope(f, period=period)
 
 
-def indicators(session: Session, actor, f: Filters) -> Indicators:
-    """Two statements: the tickets with one pass over their status and reply events (grouped per
-    ticket, joined back), and the surveys. Measured at 100,000 tickets and 1,000,000 events in
-    docs/benchmarks.md; correlated EXISTS per ticket was three times slower."""
-    permissions.require(permissions.can_view_reports(actor), "Insights are for team leads and admins.")
-    flags = (select(TicketEvent.ticket_id.label("ticket_id"),
-                    func.max(case((_status_is(REOPENED), 1), else_=0)).label("reopened"),
-                    func.max(case((_status_is(WAITING), 1), else_=0)).label("waited"),
-                    func.sum(case((TicketEvent.kind == AGENT_PUBLIC_REPLY, 1), else_=0)).label("replies"))
-             .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-             .where(*_scope(f), TicketEvent.kind.in_((STATUS, AGENT_PUBLIC_REPLY)))
-             .group_by(TicketEvent.ticket_id).subquery())
-    reopened = func.coalesce(flags.c.reopened, 0) == 1
-    resolved = Ticket.resolved_at.is_not(None) | Ticket.closed_at.is_not(None) | reopened
-    first = resolved & ~reopened & (func.coalesce(flags.c.waited, 0) == 0) & (func.coalesce(flags.c.replies, 0) <= 1)
-    filed, n_resolved, n_reopened, n_first = session.execute(
-        select(func.count(Ticket.id), _count_if(resolved), _count_if(resolved & reopened), _count_if(first))
-        .select_from(Ticket).outerjoin(flags, flags.c.ticket_id == Ticket.id).where(*_scope(f))).one()
-    surveys, speed, effect, comm = session.execute(
-        select(func.count(SurveyResponse.id), func.avg(SurveyResponse.speed), func.avg(SurveyResponse.effectiveness),
-               func.avg(SurveyResponse.communication))
-        .join(Ticket, Ticket.id == SurveyResponse.ticket_id).where(*_scope(f))).one()
-    return Indicators(filed=filed, resolved=int(n_resolved), reopened=int(n_reopened), first_contact=int(n_first),
-                      surveys=surveys, speed=_float(speed), effectiveness=_float(effect), communication=_float(comm))
-
-
-def _status_is(status: str):
-    return (TicketEvent.kind == STATUS) & (TicketEvent.to_status == status)
-
-
-def _count_if(cond):
+def count_if(cond):
+    """COUNT of the rows where ``cond`` holds, as a SUM (0 for no rows)."""
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-
-def _float(value) -> float | None:
-    return float(value) if value is not None else None

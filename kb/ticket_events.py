@@ -95,11 +95,37 @@ def record_event(session: Session, actor, ticket, kind: str, *, from_status: str
                      from_status=from_status, to_status=to_status,
                      data=json.dumps(data or {}, sort_keys=True), created_at=now or utcnow())
     session.add(ev)
+    _count(ticket, kind, to_status)
     session.flush()
     if kind in SLA_KINDS:
         from kb import ticket_sla  # late: ticket_sla reads events through this module
         ticket_sla.refresh(session, ticket, now=ev.created_at)
     return ev
+
+
+def _counter(kind: str, to_status: str | None) -> str | None:
+    if kind == STATUS:
+        return {"reopened": "reopen_count", "waiting_for_requester": "wait_count"}.get(to_status or "")
+    return {AGENT_PUBLIC_REPLY: "public_reply_count", TRANSFERRED: "transfer_count"}.get(kind)
+
+
+def _count(ticket, kind: str, to_status: str | None) -> None:
+    """Keep the ticket's event counters (see kb.tickets.Ticket) in step with the events."""
+    column = _counter(kind, to_status)
+    if column is not None:
+        setattr(ticket, column, (getattr(ticket, column, 0) or 0) + 1)
+
+
+# The same counters recomputed from the events, for data written around record_event (a bulk
+# load, a benchmark); the migration that added the columns runs the same statement.
+RECOUNT_SQL = """UPDATE ticket SET
+  reopen_count = (SELECT count(*) FROM ticket_event e WHERE e.ticket_id = ticket.id AND e.kind = 'status'
+                  AND e.to_status = 'reopened'),
+  wait_count = (SELECT count(*) FROM ticket_event e WHERE e.ticket_id = ticket.id AND e.kind = 'status'
+                AND e.to_status = 'waiting_for_requester'),
+  public_reply_count = (SELECT count(*) FROM ticket_event e WHERE e.ticket_id = ticket.id
+                        AND e.kind = 'agent_public_reply'),
+  transfer_count = (SELECT count(*) FROM ticket_event e WHERE e.ticket_id = ticket.id AND e.kind = 'transferred')"""
 
 
 def list_events(session: Session, ticket) -> list[TicketEvent]:

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
-from kb import insights, permissions
+from kb import insight_figures, insights, permissions
 from kb.errors import ValidationError
 from kb.sla_report import report_teams
 from kb.taxonomy import top_categories
@@ -26,6 +26,10 @@ from portal.tickets.labels import CHANNEL_LABELS, PRIORITY_LABELS
 bp = Blueprint("insights", __name__, url_prefix="/insights")
 DEFAULT_DAYS = 30
 GROUP_LABELS = {"category": _l("Category"), "channel": _l("Channel"), "priority": _l("Priority")}
+TRIAGE_LABELS = [_l("Category"), _l("Priority"), _l("Team")]
+TRIAGE_NAMES = {"kept": _l("Suggestion kept"), "changed by the requester": _l("Changed by the requester"),
+                "corrected by staff": _l("Corrected by staff")}
+TRIAGE_COLORS = {"kept": "#10b981", "changed by the requester": "#f59e0b", "corrected by staff": "#ef4444"}
 AGE_LABELS = [_l("under 1 day"), _l("1–3 days"), _l("3–7 days"), _l("1–4 weeks"), _l("over 4 weeks")]
 assert len(AGE_LABELS) == len(insights.AGE_BUCKETS)
 
@@ -57,11 +61,14 @@ def _names(by: str) -> dict:
     return {c.name: c.label(locale) for c in top_categories(db.session)}
 
 
-def _charts(f: insights.Filters, by: str) -> dict[str, insights.Chart]:
+def _charts(f: insights.Filters, by: str) -> dict:
+    """The three charts and the indicators (one statement for indicators and triage)."""
     volume = insights.volume(db.session, actor(), f, by=by)
     backlog = insights.backlog(db.session, actor(), f)
     backlog.labels = [str(label) for label in AGE_LABELS]
-    return {"volume": volume, "backlog": backlog}
+    figures, triage = insight_figures.period_figures(db.session, actor(), f)
+    triage.labels = [str(label) for label in TRIAGE_LABELS]
+    return {"volume": volume, "backlog": backlog, "triage": triage, "indicators": figures}
 
 
 @bp.get("/")
@@ -70,21 +77,24 @@ def dashboard():
     permissions.require(permissions.can_view_reports(actor()), _("Insights are for team leads and admins."))
     f, by, args = _filters()
     charts = _charts(f, by)
-    names = {"volume": _names(by), "backlog": {k: str(v) for k, v in PRIORITY_LABELS.items()}}
-    colors = {"volume": PRIORITY_COLORS if by == "priority" else None, "backlog": PRIORITY_COLORS}
+    figures = charts.pop("indicators")
+    names = {"volume": _names(by), "backlog": {k: str(v) for k, v in PRIORITY_LABELS.items()},
+             "triage": {k: str(v) for k, v in TRIAGE_NAMES.items()}}
+    colors = {"volume": PRIORITY_COLORS if by == "priority" else None, "backlog": PRIORITY_COLORS,
+              "triage": TRIAGE_COLORS}
     drawn = {key: stacked_bars(chart, names=names[key], colors=colors[key]) for key, chart in charts.items()}
     return render_template("insights/dashboard.html", charts=charts, drawn=drawn,
-                           indicators=insights.indicators(db.session, actor(), f), names=names, f=f, by=by, args=args,
+                           indicators=figures, names=names, f=f, by=by, args=args,
                            groups=GROUP_LABELS, teams=report_teams(db.session),
                            categories=top_categories(db.session), channels=CHANNELS, channel_names=CHANNEL_LABELS)
 
 
-@bp.get("/<any(indicators, volume, backlog):name>.csv")
+@bp.get("/<any(indicators, volume, backlog, triage):name>.csv")
 @login_required
 def export(name: str):
     permissions.require(permissions.can_view_reports(actor()), _("Insights are for team leads and admins."))
     f, by, _args = _filters()
-    rows = (insights.indicators(db.session, actor(), f) if name == "indicators" else _charts(f, by)[name]).rows()
+    rows = _charts(f, by)[name].rows()
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     filename = f"{name}-{f.since.isoformat()}-{f.until.isoformat()}.csv"

@@ -42,6 +42,7 @@ def test_a_lead_sees_the_charts_filled(live_server, browser):
     box = volume.locator("svg[role=img]").bounding_box()
     assert box["width"] > 600 and box["height"] > 150  # drawn at size, not collapsed
     expect(volume.locator(".legend")).to_contain_text("Network connectivity")
+    expect(lead.get_by_test_id("chart-triage").locator("svg[role=img] rect").first).to_be_visible()
     lead.get_by_text("Numbers").first.click()
     expect(lead.locator("details.numbers table").first).to_be_visible()
     shot(lead, "insights-dashboard")

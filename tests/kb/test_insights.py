@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from kb import insights
+from kb import insight_figures, insights
 from kb.errors import PermissionDenied, ValidationError
 from kb.taxonomy import get_category
 from kb.teams import Team
@@ -133,11 +133,53 @@ def test_indicators_resolution_reopen_first_contact_and_satisfaction(session, pe
     surveys.submit_survey(session, alice, quick, speed=5, effectiveness=4, communication=3)
     session.commit()
     f = _f(since=(utcnow() - timedelta(days=10)).date(), until=utcnow().date())
-    i = insights.indicators(session, people["lead"], f)
+    i = insight_figures.indicators(session, people["lead"], f)
     assert (i.filed, i.resolved, i.reopened, i.first_contact) == (4, 3, 1, 1)
     assert i.resolution_rate == 0.75 and i.reopen_rate == pytest.approx(1 / 3)
     assert i.first_contact_rate == pytest.approx(1 / 3)
     assert (i.surveys, i.speed, i.effectiveness, i.communication) == (1, 5.0, 4.0, 3.0)
     assert i.rows()[2] == ["resolution rate", 0.75, 4]
-    empty = insights.indicators(session, people["lead"], _f(since=date(2020, 1, 1), until=date(2020, 1, 2)))
+    # the counters record_event keeps are what a recount from the events gives (the migration's back-fill)
+    from sqlalchemy import text
+
+    from kb.ticket_events import RECOUNT_SQL
+    from kb.tickets import Ticket
+
+    columns = ("reopen_count", "wait_count", "public_reply_count", "transfer_count")
+    kept = {t.id: tuple(getattr(t, c) for c in columns) for t in session.query(Ticket)}
+    assert kept[back.id][0] == 1 and kept[asked.id][1] == 1 and kept[quick.id][2] == 1
+    session.execute(text(RECOUNT_SQL))
+    session.expire_all()
+    assert {t.id: tuple(getattr(t, c) for c in columns) for t in session.query(Ticket)} == kept
+    empty = insight_figures.indicators(session, people["lead"], _f(since=date(2020, 1, 1), until=date(2020, 1, 2)))
     assert empty.filed == 0 and empty.resolution_rate is None and empty.speed is None
+
+
+def test_triage_quality_kept_changed_by_the_requester_corrected_by_staff(session, people):
+    from kb.ticket_records import TriageCorrection
+    from kb.ticket_events import TRANSFERRED, record_event
+
+    alice, lead = people["alice"], people["lead"]
+    day = NOW - timedelta(days=1)
+    kept = _file(session, alice, day)
+    chosen = _file(session, alice, day)
+    fixed = _file(session, alice, day)
+    session.query(TriageCorrection).delete()  # filing stored the requester's category choice: start clean
+    for t in (kept, chosen, fixed):
+        t.suggested_category_id, t.suggested_priority = get_category(session, "network").id, t.priority
+    session.add(TriageCorrection(ticket_id=chosen.id, field="category", suggested="network", chosen="hardware",
+                                 actor_role="requester"))
+    session.add(TriageCorrection(ticket_id=fixed.id, field="priority", suggested="low", chosen="high",
+                                 actor_role="agent"))
+    team = Team(name="Network")
+    session.add(team)
+    session.flush()
+    kept.team_id = chosen.team_id = fixed.team_id = team.id
+    record_event(session, lead, fixed, TRANSFERRED, data={"reason": "wrong team"})
+    session.commit()
+    chart = insight_figures.triage_quality(session, lead, _f())
+    assert chart.labels == ["category", "priority", "team"]
+    series = dict(chart.series)
+    assert series["kept"] == [2, 2, 2]
+    assert series["changed by the requester"] == [1, 0, 0]
+    assert series["corrected by staff"] == [0, 1, 1]

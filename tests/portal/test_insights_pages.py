@@ -28,7 +28,8 @@ def test_the_dashboard_draws_both_charts(client, login, make_user, filed):
     resp = client.get("/insights/")
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
-    assert html.count("role=\"img\"") == 2 and 'data-testid="chart-volume"' in html and 'data-testid="chart-backlog"' in html
+    assert html.count("role=\"img\"") == 3 and 'data-testid="chart-volume"' in html and 'data-testid="chart-backlog"' in html
+    assert 'data-testid="chart-triage"' in html and "Suggestion kept" in html
     assert html.count("<rect") >= 4  # two days with tickets in the volume chart, two age buckets in the backlog
     assert "Network connectivity" in html and "3 tickets" in html
     assert "<details class=\"numbers\">" in html and "/insights/volume.csv?" in html
@@ -61,6 +62,9 @@ def test_filters_and_bad_input(client, login, make_user, filed, session):
     assert client.get("/insights/?since=2020-01-01&until=2026-01-01").status_code == 400
     assert client.get("/insights/?since=yesterday").status_code == 400
     assert client.get("/insights/other.csv").status_code == 404
+    triage = list(csv.reader(io.StringIO(client.get("/insights/triage.csv").get_data(as_text=True))))
+    assert triage[0] == ["", "kept", "changed by the requester", "corrected by staff", "total"]
+    assert [r[0] for r in triage[1:]] == ["Category", "Priority", "Team"]
     empty = client.get("/insights/?since=2020-01-01&until=2020-01-31").get_data(as_text=True)
     assert "No tickets in this view." in empty
 
