@@ -7,7 +7,7 @@ Uses the same cached SQLite database as ``bench.queue_timing`` (bench/results/qu
 built once through the real migrations: tickets spread over two years, six teams, realistic
 titles from ../shared/datasets/itsm-tickets). Times, for a team lead, ``kb.insights.volume``
 (30 days daily and 366 days weekly, by category, channel and priority, with and without a
-team filter), ``kb.insights.backlog``, ``kb.insights.indicators`` and ``kb.insights.triage_quality`` (which read the events:
+team filter), ``kb.insights.backlog`` and ``kb.insight_figures.period_figures`` (indicators and triage quality) (which read the events:
 about ten per ticket are added once, 1,000,000 at 100,000 tickets), each on a fresh session, and the whole dashboard
 page through the Flask test client (queries, SVG geometry and template), p50/p95 in ms.
 """
@@ -59,9 +59,8 @@ def main() -> None:
     views.append(("backlog", lambda s: insights.backlog(s, s.get(User, lead_id), f, now=now)))
     for days in (30, 366):
         f_ind = insights.Filters(since=today - timedelta(days=days - 1), until=today)
-        views.append((f"indicators {days} d", lambda s, f=f_ind: insight_figures.indicators(s, s.get(User, lead_id), f)))
-        views.append((f"triage quality {days} d",
-                      lambda s, f=f_ind: insight_figures.triage_quality(s, s.get(User, lead_id), f)))
+        views.append((f"indicators + triage quality {days} d",
+                      lambda s, f=f_ind: insight_figures.period_figures(s, s.get(User, lead_id), f)))
     with engine.connect() as conn:
         from sqlalchemy import func
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kb import drafting, permissions, ticket_similarity
 from kb.channel_models import TicketFollower
 from kb.db import utcnow
-from kb.draft_dedup import Cover, find_cover, propose_update
+from kb.draft_dedup import Cover, draft_or_update, find_cover
 from kb.errors import ValidationError
 from kb.loop_models import ArticleSource, ArticleSuggestion, ArticleSuggestionTicket
 from kb.ticket_flow import CLOSED
@@ -96,16 +96,8 @@ def _vectors(session: Session, tickets: list[Ticket], embedder) -> np.ndarray:
     rows = {r.ticket_id: r for r in session.scalars(select(TicketVector).where(
         TicketVector.ticket_id.in_([t.id for t in tickets]), TicketVector.model == embedder.name))}
     missing = [t for t in tickets if t.id not in rows]
-    if missing:
-        texts = [ticket_similarity.embedding_text(t.title, t.description) for t in missing]
-        encoded = np.asarray(embedder.encode(texts), dtype=np.float32)
-        for ticket, vec in zip(missing, encoded):
-            norm = float(np.linalg.norm(vec))
-            row = session.get(TicketVector, ticket.id) or TicketVector(ticket_id=ticket.id)
-            row.model, row.vector = embedder.name, (vec / norm if norm else vec).astype(np.float32).tobytes()
-            session.add(row)
-            rows[ticket.id] = row
-        session.flush()
+    for row in ticket_similarity.store_vectors(session, missing, embedder):
+        rows[row.ticket_id] = row
     return np.stack([np.frombuffer(rows[t.id].vector, dtype=np.float32) for t in tickets])
 
 
@@ -168,8 +160,4 @@ def recurring_problems(session: Session, actor, *, embedder, since: timedelta, e
 def propose(session: Session, actor, tickets: list[Ticket], *, engine, embedder, new_article: bool = False):
     """One proposal for a cluster: ``("update", suggestion)`` when an article covers it (unless
     ``new_article``), else ``("draft", article)``: a draft citing every ticket."""
-    if not new_article:
-        suggestion = propose_update(session, actor, tickets, engine=engine, embedder=embedder)
-        if suggestion is not None:
-            return "update", suggestion
-    return "draft", drafting.draft_from_tickets(session, actor, tickets, embedder=embedder)
+    return draft_or_update(session, actor, tickets, engine=engine, embedder=embedder, new_article=new_article)

@@ -236,8 +236,14 @@ def draft_from_tickets(session: Session, actor, tickets, *, embedder, summariser
     tickets = check_tickets(session, actor, tickets)
     draft = build_draft(session, tickets, embedder=embedder, summariser=summariser,
                         include_internal=include_internal)
+    return store_draft(session, actor, tickets, draft)
+
+
+def store_draft(session: Session, actor, tickets: list[Ticket], draft: Draft) -> Article:
+    """Store a draft built by :func:`build_draft` from these (checked) tickets, linked to them;
+    a draft that read internal notes (audience internal) is noted so at revision 1."""
     refs = ", ".join(t.reference for t in tickets)
-    note = f"{INTERNAL_FLAG if include_internal else 'Drafted'} from {refs}"
+    note = f"{INTERNAL_FLAG if draft.audience == 'internal' else 'Drafted'} from {refs}"
     article = articles.create_article(session, actor, title=draft.title, body=draft.body, category=draft.category,
                                       subcategory=draft.subcategory, tags=draft.tags, audience=draft.audience,
                                       lang=draft.lang, note=note[:articles.NOTE_MAX])

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from kb import permissions
-from kb.insights import Chart, Filters, count_if, scope
+from kb.insights import Chart, Filters, scope
 from kb.ticket_records import SurveyResponse, TriageCorrection
 from kb.tickets import Ticket
 
@@ -67,6 +67,11 @@ class Indicators:
                 ["satisfaction: communication", fmt(self.communication), self.surveys]]
 
 
+def count_if(cond):
+    """COUNT of the rows where ``cond`` holds, as a SUM (0 for no rows)."""
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
 def _corrected(field: str, roles):
     return select(TriageCorrection.id).where(TriageCorrection.ticket_id == Ticket.id, TriageCorrection.field == field,
                                              TriageCorrection.actor_role.in_(list(roles))).exists()
@@ -95,14 +100,6 @@ def period_figures(session: Session, actor, f: Filters) -> tuple[Indicators, Cha
     triage = row[4:]
     chart = Chart(labels=list(TRIAGE_PARTS), series=[(name, triage[i::3]) for i, name in enumerate(TRIAGE_SERIES)])
     return figures, chart
-
-
-def indicators(session: Session, actor, f: Filters) -> Indicators:
-    return period_figures(session, actor, f)[0]
-
-
-def triage_quality(session: Session, actor, f: Filters) -> Chart:
-    return period_figures(session, actor, f)[1]
 
 
 def _float(value) -> float | None:

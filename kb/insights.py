@@ -82,7 +82,8 @@ class Chart:
                          for i, label in enumerate(self.labels)]
 
 
-def _scope(f: Filters, *, period: bool = True) -> list:
+def scope(f: Filters, *, period: bool = True) -> list:
+    """The SQL conditions on tickets for these filters (``period=False``: any filing date)."""
     conds = []
     if period:
         conds += [Ticket.created_at >= f.start, Ticket.created_at < f.end]
@@ -117,7 +118,7 @@ def volume(session: Session, actor, f: Filters, *, by: str = "category") -> Char
         raise ValidationError(f"Group by one of {', '.join(GROUPINGS)}.", "by")
     column, groups = _group_column(session, by)
     day = func.date(Ticket.created_at)
-    query = select(day, column, func.count(Ticket.id)).where(*_scope(f)).group_by(day, column)
+    query = select(day, column, func.count(Ticket.id)).where(*scope(f)).group_by(day, column)
     if by == "category":
         query = query.outerjoin(Category, Category.id == Ticket.category_id)
     counts: dict[tuple[str, object], int] = {}
@@ -145,7 +146,7 @@ def backlog(session: Session, actor, f: Filters, *, now: datetime | None = None)
     whens = [(Ticket.created_at > now - timedelta(days=days), i) for i, (days, _) in enumerate(AGE_BUCKETS) if days]
     bucket = case(*whens, else_=len(AGE_BUCKETS) - 1)
     rows = session.execute(select(bucket, Ticket.priority, func.count(Ticket.id))
-                           .where(Ticket.status.in_(list(OPEN_STATUSES)), *_scope(f, period=False))
+                           .where(Ticket.status.in_(list(OPEN_STATUSES)), *scope(f, period=False))
                            .group_by(bucket, Ticket.priority))
     counts = {(int(b), p): n for b, p, n in rows}
     chart = Chart(labels=[label for _, label in AGE_BUCKETS])
@@ -154,13 +155,3 @@ def backlog(session: Session, actor, f: Filters, *, now: datetime | None = None)
         if any(values):
             chart.series.append((priority, values))
     return chart
-
-
-def scope(f: Filters, *, period: bool = True) -> list:
-    """The SQL conditions on tickets for these filters (``period=False``: any filing date)."""
-    return _scope(f, period=period)
-
-
-def count_if(cond):
-    """COUNT of the rows where ``cond`` holds, as a SUM (0 for no rows)."""
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)

@@ -8,11 +8,15 @@ batches), :mod:`kb.article_health` and :mod:`kb.collections`.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kb.db import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from kb.articles_models import Article
 
 SUGGESTION_STATUSES = ("open", "applied", "dismissed")
 COLLECTION_STATUSES = ("draft", "published")
@@ -51,6 +55,8 @@ class ArticleSuggestion(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The new revision it became (applied), so the history links back to the proposal.
     revision_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    article: Mapped["Article"] = relationship("Article", viewonly=True)
 
 
 class ArticleSuggestionTicket(Base):

@@ -42,15 +42,25 @@ def encode(embedder, text: str) -> np.ndarray:
 
 def store_vector(session: Session, ticket: Ticket, embedder) -> TicketVector:
     """Embed the ticket's title and description and keep it (replacing an older vector)."""
-    vec = encode(embedder, embedding_text(ticket.title, ticket.description))
-    row = session.get(TicketVector, ticket.id)
-    if row is None:
-        row = TicketVector(ticket_id=ticket.id)
-        session.add(row)
-    row.model = embedder.name
-    row.vector = vec.astype(np.float32).tobytes()
+    return store_vectors(session, [ticket], embedder)[0]
+
+
+def store_vectors(session: Session, tickets, embedder) -> list[TicketVector]:
+    """The same for several tickets with one call of the embedder (it batches)."""
+    texts = [embedding_text(t.title, t.description) for t in tickets]
+    matrix = np.asarray(embedder.encode(texts), dtype=np.float32).reshape(len(texts), -1) if texts else []
+    rows = []
+    for ticket, vec in zip(tickets, matrix):
+        norm = float(np.linalg.norm(vec))
+        row = session.get(TicketVector, ticket.id)
+        if row is None:
+            row = TicketVector(ticket_id=ticket.id)
+            session.add(row)
+        row.model = embedder.name
+        row.vector = (vec / norm if norm > 0 else vec).astype(np.float32).tobytes()
+        rows.append(row)
     session.flush()
-    return row
+    return rows
 
 
 def vector_of(session: Session, ticket: Ticket, embedder) -> np.ndarray:

@@ -40,9 +40,7 @@ def suggestions():
     _need_login()
     permissions.require(permissions.is_staff(actor()), _("Only support staff see suggested updates."))
     items = draft_dedup.open_suggestions(db.session, actor())
-    return render_template("articles/suggestions.html", items=items,
-                           articles={s.article_id: articles.get_article(db.session, actor(), s.article_id)
-                                     for s in items})
+    return render_template("articles/suggestions.html", items=items)
 
 
 def _render_suggestion(suggestion, form: ApplyForm, status: int = 200):

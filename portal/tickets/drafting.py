@@ -10,7 +10,7 @@ from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField
 
-from kb import draft_dedup, drafting
+from kb import draft_dedup
 from kb.errors import ValidationError
 from kb.tickets import get_ticket
 from portal.extensions import db
@@ -33,22 +33,20 @@ def draft_article(ticket_id: int):
         abort(400, _("Your form expired or was sent from another site. Reload the page and try again."))
     internal = bool(form.include_internal.data)
     try:
-        suggestion = None if form.new_article.data == "1" else draft_dedup.propose_update(
-            db.session, actor(), [ticket], engine=engine(), embedder=holder().embedder(), include_internal=internal)
-        if suggestion is not None:
-            db.session.commit()
-            flash(_("An article already covers this problem: review the suggested update instead of writing a "
-                    "second article."), "info")
-            return redirect(url_for("articles.suggestion", suggestion_id=suggestion.id), 303)
-        article = drafting.draft_from_tickets(db.session, actor(), [ticket], embedder=holder().embedder(),
-                                              include_internal=internal)
+        kind, made = draft_dedup.draft_or_update(db.session, actor(), [ticket], engine=engine(),
+                                                 embedder=holder().embedder(), include_internal=internal,
+                                                 new_article=form.new_article.data == "1")
     except ValidationError as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("tickets.view", ticket_id=ticket_id) + "#articles", 303)
     db.session.commit()
+    if kind == "update":
+        flash(_("An article already covers this problem: review the suggested update instead of writing a "
+                "second article."), "info")
+        return redirect(url_for("articles.suggestion", suggestion_id=made.id), 303)
     flash(_("Draft article created from %(ref)s. Personal data was replaced with placeholders: read it through, "
             "then submit it for review.", ref=ticket.reference) if not internal else
           _("Internal draft article created from %(ref)s, including internal notes: it can only be published "
             "for staff.", ref=ticket.reference), "success")
-    return redirect(url_for("articles.edit", article_id=article.id), 303)
+    return redirect(url_for("articles.edit", article_id=made.id), 303)

@@ -133,7 +133,7 @@ def test_indicators_resolution_reopen_first_contact_and_satisfaction(session, pe
     surveys.submit_survey(session, alice, quick, speed=5, effectiveness=4, communication=3)
     session.commit()
     f = _f(since=(utcnow() - timedelta(days=10)).date(), until=utcnow().date())
-    i = insight_figures.indicators(session, people["lead"], f)
+    i = insight_figures.period_figures(session, people["lead"], f)[0]
     assert (i.filed, i.resolved, i.reopened, i.first_contact) == (4, 3, 1, 1)
     assert i.resolution_rate == 0.75 and i.reopen_rate == pytest.approx(1 / 3)
     assert i.first_contact_rate == pytest.approx(1 / 3)
@@ -151,7 +151,8 @@ def test_indicators_resolution_reopen_first_contact_and_satisfaction(session, pe
     session.execute(text(RECOUNT_SQL))
     session.expire_all()
     assert {t.id: tuple(getattr(t, c) for c in columns) for t in session.query(Ticket)} == kept
-    empty = insight_figures.indicators(session, people["lead"], _f(since=date(2020, 1, 1), until=date(2020, 1, 2)))
+    empty = insight_figures.period_figures(session, people["lead"], _f(since=date(2020, 1, 1),
+                                                                         until=date(2020, 1, 2)))[0]
     assert empty.filed == 0 and empty.resolution_rate is None and empty.speed is None
 
 
@@ -177,7 +178,7 @@ def test_triage_quality_kept_changed_by_the_requester_corrected_by_staff(session
     kept.team_id = chosen.team_id = fixed.team_id = team.id
     record_event(session, lead, fixed, TRANSFERRED, data={"reason": "wrong team"})
     session.commit()
-    chart = insight_figures.triage_quality(session, lead, _f())
+    chart = insight_figures.period_figures(session, lead, _f())[1]
     assert chart.labels == ["category", "priority", "team"]
     series = dict(chart.series)
     assert series["kept"] == [2, 2, 2]
