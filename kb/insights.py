@@ -111,6 +111,20 @@ def _group_column(session: Session, by: str):
     return top, names
 
 
+def buckets(f: Filters) -> tuple[list[str], dict[str, int]]:
+    """The axis of a chart over time: its labels (days, or the Mondays of ISO weeks for long
+    periods) and {day as ``YYYY-MM-DD``: the index of its label}."""
+    days = [f.since + timedelta(days=i) for i in range((f.until - f.since).days + 1)]
+    weekly = len(days) > DAILY_MAX_DAYS
+    labels, bucket_of = [], {}
+    for d in days:
+        label = (d - timedelta(days=d.weekday())).isoformat() if weekly else d.isoformat()
+        if not labels or labels[-1] != label:
+            labels.append(label)
+        bucket_of[d.isoformat()] = len(labels) - 1
+    return labels, bucket_of
+
+
 def volume(session: Session, actor, f: Filters, *, by: str = "category") -> Chart:
     """Tickets filed per day (per ISO week for long periods), stacked by ``by``."""
     permissions.require(permissions.can_view_reports(actor), "Insights are for team leads and admins.")
@@ -124,14 +138,7 @@ def volume(session: Session, actor, f: Filters, *, by: str = "category") -> Char
     counts: dict[tuple[str, object], int] = {}
     for d, g, n in session.execute(query):
         counts[(str(d)[:10], g)] = n
-    days = [f.since + timedelta(days=i) for i in range((f.until - f.since).days + 1)]
-    weekly = len(days) > DAILY_MAX_DAYS
-    labels, bucket_of = [], {}
-    for d in days:
-        label = (d - timedelta(days=d.weekday())).isoformat() if weekly else d.isoformat()
-        if not labels or labels[-1] != label:
-            labels.append(label)
-        bucket_of[d.isoformat()] = len(labels) - 1
+    labels, bucket_of = buckets(f)
     order = list(groups.values()) + [NONE_LABEL]
     values: dict[str, list[int]] = {}
     for (d, g), n in counts.items():

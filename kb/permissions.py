@@ -143,6 +143,15 @@ def can_view_reports(actor) -> bool:
     return _role(actor) in REVIEWER_ROLES
 
 
+def can_view_performance(actor, agent_id: int, lead_ids=()) -> bool:
+    """One agent's performance figures: the agent themself, admins, and the leads of a team
+    the agent belongs to (``lead_ids``: the leads of the agent's teams)."""
+    role = _role(actor)
+    if role is None:
+        return False
+    return actor.id == agent_id or role == Role.ADMIN or (role == Role.LEAD and actor.id in set(lead_ids))
+
+
 def article_search_filters(actor) -> dict[str, set[str]]:
     """The facet filter search must apply for this actor (see search.SearchEngine.query)."""
     if is_staff(actor):

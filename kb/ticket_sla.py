@@ -26,12 +26,12 @@ from datetime import datetime
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from kb.db import utcnow
-from kb.sla.clock import REPLY, RUNNING, ClockPolicy, Event, SlaStatus, sla_status
+from kb.sla.clock import REPLY, RUNNING, STOPPED, ClockPolicy, Event, SlaStatus, sla_status
 from kb.sla.models import DEFAULT_SET, BusinessCalendarRow, Holiday, SlaPolicy, clock_policy_from_row
 from kb.ticket_events import AGENT_PUBLIC_REPLY, CREATED, STATUS, TicketEvent
 from kb.ticket_flow import MERGED, NEW, OPEN_STATUSES
@@ -158,9 +158,47 @@ def apply_status(ticket, st: SlaStatus, events: list[Event], now: datetime, *, p
         next_due = ticket.next_due_at
     ticket.next_due_at = next_due
     ticket.breached_at = min(breaches, default=None)
+    for column, value in outcomes(st).items():
+        setattr(ticket, column, value)
     replied = first_reply_at(events, now)
     if replied is not None:
         ticket.first_responded_at = replied
+
+
+def outcomes(st: SlaStatus) -> dict:
+    """The ticket columns of each clock's outcome: its breach instant, and its business minutes
+    once it stopped (None while it runs or is paused: a reopened ticket's resolution is
+    undecided again)."""
+    out = {}
+    for clock, name in ((st.first_response, "response"), (st.resolution, "resolution")):
+        stopped = clock is not None and clock.state == STOPPED
+        out[f"{name}_breached_at"] = clock.breached_at if clock is not None else None
+        out[f"{name}_minutes"] = round(clock.elapsed.total_seconds() / 60, 2) if stopped else None
+    return out
+
+
+def backfill_outcomes(session: Session, *, batch: int = 500) -> int:
+    """Run every ticket's clocks once and store their outcomes (the migration that added the
+    columns calls this; safe to repeat). Returns how many tickets were written."""
+    pols = policies(session)
+    if not pols:
+        return 0
+    from kb.tickets import Ticket
+
+    table, done, last_id, now = Ticket.__table__, 0, 0, utcnow()
+    while True:
+        rows = session.execute(select(Ticket.id, Ticket.priority, Ticket.created_at)
+                               .where(Ticket.id > last_id).order_by(Ticket.id).limit(batch)).all()
+        if not rows:
+            return done
+        last_id = rows[-1].id
+        history = load_events(session, [r.id for r in rows])
+        values = [{"tid": r.id, **outcomes(sla_status(clock_events(history.get(r.id, []), r.created_at),
+                                                      pols[r.priority], now=now))}
+                  for r in rows if r.priority in pols]
+        if values:
+            session.execute(table.update().where(table.c.id == bindparam("tid")), values)
+            done += len(values)
 
 
 def refresh(session: Session, ticket, now: datetime | None = None) -> SlaStatus | None:

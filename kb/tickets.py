@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from kb import permissions
@@ -122,6 +122,12 @@ class Ticket(Base):
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # Each clock's outcome, for the insights (kb.insight_sla): when it breached, and the
+    # business minutes it took once it stopped (None while it runs). Kept by apply_status.
+    response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    response_minutes: Mapped[float | None] = mapped_column(Float, nullable=True)
+    resolution_minutes: Mapped[float | None] = mapped_column(Float, nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])

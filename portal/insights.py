@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
-from kb import insight_figures, insights, permissions
+from kb import (insight_figures, insight_people, insight_problems, insight_satisfaction, insight_self_service,
+                insight_sla, insights, permissions)
 from kb.errors import ValidationError
 from kb.sla_report import report_teams
 from kb.taxonomy import top_categories
@@ -20,6 +21,7 @@ from portal.charts import PRIORITY_COLORS, stacked_bars
 from portal.extensions import db
 from portal.i18n import current_lang
 from portal.period import period_from_args
+from portal.search_ext import holder
 from portal.security import actor
 from portal.tickets.labels import CHANNEL_LABELS, PRIORITY_LABELS
 
@@ -34,7 +36,7 @@ AGE_LABELS = [_l("under 1 day"), _l("1–3 days"), _l("3–7 days"), _l("1–4 w
 assert len(AGE_LABELS) == len(insights.AGE_BUCKETS)
 
 
-def _filters() -> tuple[insights.Filters, str, dict]:
+def filters() -> tuple[insights.Filters, str, dict]:
     """The filters of the query string (a malformed one is a 400 saying what to fix)."""
     period = period_from_args(DEFAULT_DAYS)
     by = request.args.get("by") or "category"
@@ -49,6 +51,12 @@ def _filters() -> tuple[insights.Filters, str, dict]:
     args = {"since": f.since.isoformat(), "until": f.until.isoformat(), "by": by}
     args.update({k: v for k, v in (("team", f.team_id), ("category", f.category_id), ("channel", channel)) if v})
     return f, by, args
+
+
+def page_context(f: insights.Filters, args: dict) -> dict:
+    """What every insights page's filter form and tabs need."""
+    return {"f": f, "args": args, "tab_args": {k: v for k, v in args.items() if k != "by"}, "groups": GROUP_LABELS, "teams": report_teams(db.session),
+            "categories": top_categories(db.session), "channels": CHANNELS, "channel_names": CHANNEL_LABELS}
 
 
 def _names(by: str) -> dict:
@@ -82,7 +90,7 @@ def _period(f: insights.Filters):
 @login_required
 def dashboard():
     permissions.require(permissions.can_view_reports(actor()), _("Insights are for team leads and admins."))
-    f, by, args = _filters()
+    f, by, args = filters()
     figures, triage = _period(f)
     charts = {"volume": _volume(f, by), "backlog": _backlog(f), "triage": triage}
     names = {"volume": _names(by), "backlog": {k: str(v) for k, v in PRIORITY_LABELS.items()},
@@ -90,27 +98,44 @@ def dashboard():
     colors = {"volume": PRIORITY_COLORS if by == "priority" else None, "backlog": PRIORITY_COLORS,
               "triage": TRIAGE_COLORS}
     drawn = {key: stacked_bars(chart, names=names[key], colors=colors[key]) for key, chart in charts.items()}
-    return render_template("insights/dashboard.html", charts=charts, drawn=drawn,
-                           indicators=figures, names=names, f=f, by=by, args=args,
-                           groups=GROUP_LABELS, teams=report_teams(db.session),
-                           categories=top_categories(db.session), channels=CHANNELS, channel_names=CHANNEL_LABELS)
+    return render_template("insights/dashboard.html", charts=charts, drawn=drawn, indicators=figures, names=names,
+                           by=by, **page_context(f, args))
 
 
-@bp.get("/<any(indicators, volume, backlog, triage):name>.csv")
+# Each CSV computes only its own figure: name -> (filters, grouping) -> something with rows().
+EXPORTS = {
+    "indicators": lambda f, by: _period(f)[0],
+    "triage": lambda f, by: _period(f)[1],
+    "volume": _volume,
+    "backlog": lambda f, by: _backlog(f),
+    "sla": lambda f, by: insight_sla.sla_figures(db.session, actor(), f),
+    "satisfaction": lambda f, by: insight_satisfaction.trend(db.session, actor(), f),
+    "self-service": lambda f, by: insight_self_service.self_service(db.session, actor(), f,
+                                                                    embedder=holder().embedder()),
+    "problems": lambda f, by: insight_problems.recurring_problems(db.session, actor(), f,
+                                                                  embedder=holder().embedder()),
+    "people": lambda f, by: insight_people.PeopleTable(insight_people.agent_performance(db.session, actor(), f)),
+    "accountability": lambda f, by: insight_people.ItemTable(insight_people.accountability(db.session, actor(), f)),
+}
+
+
+@bp.get("/<name>.csv")
 @login_required
 def export(name: str):
-    permissions.require(permissions.can_view_reports(actor()), _("Insights are for team leads and admins."))
-    f, by, _args = _filters()
-    if name == "volume":
-        chart = _volume(f, by)
-    elif name == "backlog":
-        chart = _backlog(f)
-    else:  # only what is exported is computed
-        figures, triage = _period(f)
-        chart = triage if name == "triage" else figures
-    rows = chart.rows()
+    if name not in EXPORTS:
+        abort(404)
+    who = actor()
+    if name == "people":  # an agent may export their own row
+        permissions.require(permissions.is_staff(who), _("Performance figures are for the support staff."))
+    else:
+        permissions.require(permissions.can_view_reports(who), _("Insights are for team leads and admins."))
+    f, by, _args = filters()
+    rows = EXPORTS[name](f, by).rows()
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     filename = f"{name}-{f.since.isoformat()}-{f.until.isoformat()}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+from portal import insight_pages  # noqa: E402,F401 - registers the other pages on this blueprint

@@ -52,6 +52,7 @@ def new():
     form.set_choices(top_categories(db.session), current_lang())
     if request.method == "GET":
         form.lang.data = current_lang()
+        form.title.data = (request.args.get("title") or "")[:200]  # e.g. a content gap from Insights
     if form.validate_on_submit():
         try:
             item = articles.create_article(db.session, actor(), **_form_values(form))
