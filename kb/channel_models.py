@@ -46,6 +46,9 @@ class OutboundEmail(Base):
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     links: Mapped[str] = mapped_column(Text, default="[]")
+    html: Mapped[str | None] = mapped_column(Text, nullable=True)  # a rendered HTML part (reviews), else escaped body
+    # JSON list of {"filename", "content_type", "content"}: small text attachments (a review's CSV)
+    attachments: Mapped[str | None] = mapped_column(Text, nullable=True)
     message_id: Mapped[str] = mapped_column(String(250), unique=True)  # ours, for In-Reply-To threading
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

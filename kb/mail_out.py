@@ -69,8 +69,9 @@ def recipient(user, ticket=None) -> str:
 
 
 def enqueue(session: Session, *, user, kind: str, text: str, body: str | None = None, ticket=None,
-            links=None, now: datetime | None = None) -> OutboundEmail:
-    """Put one mail in the outbox (flushes, never commits)."""
+            links=None, html: str | None = None, attachments=None, now: datetime | None = None) -> OutboundEmail:
+    """Put one mail in the outbox (flushes, never commits). ``html`` replaces the escaped
+    HTML twin of the text; ``attachments`` are ``(filename, content type, text)``."""
     now = now or utcnow()
     full = text.strip()
     if body:
@@ -78,6 +79,8 @@ def enqueue(session: Session, *, user, kind: str, text: str, body: str | None = 
     mail = OutboundEmail(user_id=user.id, ticket_id=getattr(ticket, "id", None), kind=kind,
                          to_addr=recipient(user, ticket), subject=subject_for(kind, ticket, text), body=full,
                          links=json.dumps([{"label": label, "path": path} for label, path in (links or [])]),
+                         html=html, attachments=json.dumps([{"filename": n, "content_type": t, "content": c}
+                                                            for n, t, c in attachments]) if attachments else None,
                          message_id=message_id_local(ticket), status="pending", attempts=0,
                          next_attempt_at=now, created_at=now)
     session.add(mail)

@@ -163,11 +163,21 @@ def build_message(session: Session, row: OutboundEmail, settings: MailSettings) 
     if links:
         text += "\n\n" + "\n".join(f"{label}: {url}" for label, url in links)
     msg.set_content(text + "\n")
-    paragraphs = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>"
-                         for p in row.body.strip().split("\n\n") if p.strip())
-    items = "".join(f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>' for label, url in links)
-    msg.add_alternative(f"<!doctype html><html><body>{paragraphs}{f'<ul>{items}</ul>' if items else ''}"
-                        "</body></html>\n", subtype="html")
+    if row.html:
+        msg.add_alternative(row.html, subtype="html")
+    else:
+        paragraphs = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>"
+                             for p in row.body.strip().split("\n\n") if p.strip())
+        items = "".join(f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>' for label, url in links)
+        msg.add_alternative(f"<!doctype html><html><body>{paragraphs}{f'<ul>{items}</ul>' if items else ''}"
+                            "</body></html>\n", subtype="html")
+    for part in json.loads(row.attachments or "[]"):
+        maintype, _, subtype = (part.get("content_type") or "text/plain").partition("/")
+        if maintype == "text":
+            msg.add_attachment(part["content"], subtype=subtype or "plain", filename=part["filename"])
+        else:
+            msg.add_attachment(part["content"].encode("utf-8"), maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=part["filename"])
     return msg
 
 

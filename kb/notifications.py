@@ -47,6 +47,7 @@ KINDS = {
     "sla_escalation": "staff",
     "auto_closed": "requester",
     "learning": "everyone",         # a learning path assigned to you, or an article you completed changed
+    "review": "staff",              # the weekly / monthly service review (leads)
 }
 
 
@@ -83,11 +84,13 @@ def set_preferences(session: Session, user, wanted: set[tuple[str, str]]) -> Non
 
 
 def notify(session: Session, user_id: int, kind: str, text: str, ticket=None,
-           now: datetime | None = None, *, body: str | None = None, links=None) -> Notification | None:
+           now: datetime | None = None, *, body: str | None = None, links=None, html: str | None = None,
+           attachments=None) -> Notification | None:
     """Tell ``user_id`` something (a system action: no permission check); flushes.
 
     In the app as ``text``; by email (the outbox, :mod:`kb.mail_out`) as ``text``, then
-    ``body`` (e.g. the public reply itself) and ``links`` (``[(label, path)]``), unless the
+    ``body`` (e.g. the public reply itself) and ``links`` (``[(label, path)]``), with ``html``
+    and ``attachments`` if given (:func:`kb.mail_out.enqueue`), unless the
     person opted out of that kind on that channel. Returns the in-app notification, or
     None when they do not want it in the app."""
     kind = (kind or "").strip()
@@ -109,7 +112,8 @@ def notify(session: Session, user_id: int, kind: str, text: str, ticket=None,
         session.add(note)
     user = session.get(User, user_id)
     if (kind, "email") not in unwanted and user is not None and user.is_active and user.email:
-        mail_out.enqueue(session, user=user, kind=kind, text=text, body=body, ticket=ticket, links=links, now=now)
+        mail_out.enqueue(session, user=user, kind=kind, text=text, body=body, ticket=ticket, links=links, html=html,
+                         attachments=attachments, now=now)
     session.flush()
     return note
 

@@ -67,6 +67,13 @@ def _str(name: str, raw: str) -> str:
     return raw
 
 
+def _periods(name: str, raw: str) -> str:
+    wanted = [p.strip() for p in raw.split(",") if p.strip()]
+    if any(p not in ("week", "month") for p in wanted):
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: expected week, month, both separated by a comma, or nothing")
+    return ",".join(wanted)
+
+
 @dataclass
 class Settings:
     """Every setting, its default and its parser. Documented in .env.example."""
@@ -122,6 +129,9 @@ class Settings:
     INTERNAL_DOMAINS: str = ""
     ARTICLE_STALE_DAYS: int = field(default=180, metadata={"parse": lambda n, r: _int(n, r, 1)})
     DUPLICATE_WINDOW_HOURS: int = field(default=24, metadata={"parse": lambda n, r: _int(n, r, 1)})
+    # Periodic reviews mailed to the leads by the worker (docs/insights.md): "week", "month",
+    # "week,month", or "" for none.
+    REVIEW_PERIODS: str = field(default="week", metadata={"parse": _periods})
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -204,6 +214,7 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "DUPLICATE_WINDOW_HOURS": settings.DUPLICATE_WINDOW_HOURS,
         "API_RATE_LIMIT": settings.API_RATE_LIMIT,
         "ARTICLE_STALE_DAYS": settings.ARTICLE_STALE_DAYS,
+        "REVIEW_PERIODS": settings.REVIEW_PERIODS,
     }
 
 

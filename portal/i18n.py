@@ -1,7 +1,7 @@
 """Language choice: the user's setting, then the session, then the browser's Accept-Language."""
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
@@ -15,8 +15,12 @@ def role_label(role: str) -> str:
 
 
 def select_locale() -> str:
+    """Outside a request (the worker, the command line) the default; mail to one person is
+    rendered inside ``force_locale(their locale)``, which Flask-Babel applies before this."""
     from portal.security import actor
 
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     user = actor()
     if user is not None and user.locale in LANGUAGES:
         return user.locale

@@ -138,4 +138,4 @@ def export(name: str):
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-from portal import insight_pages  # noqa: E402,F401 - registers the other pages on this blueprint
+from portal import insight_pages, insight_review  # noqa: E402,F401 - register the other pages on this blueprint

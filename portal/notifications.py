@@ -39,6 +39,7 @@ KIND_TEXT = {
                     _l("A resolved ticket closed because nobody confirmed or reopened it.")),
     "learning": (_l("Learning paths"),
                  _l("A learning path was assigned to you, or an article you completed changed.")),
+    "review": (_l("Service reviews"), _l("The weekly or monthly review of the service's numbers, for team leads.")),
 }
 CHANNEL_TEXT = {"in_app": _l("In the app"), "email": _l("By email")}
 

@@ -130,6 +130,23 @@ class SearchHolder:
             db.session.rollback()
         finally:
             db.session.remove()
+        self._reviews()
+
+    def _reviews(self) -> None:
+        """Publish the periodic reviews that are due (portal.insight_review), isolated like the
+        scheduler: a failure is logged and tried again on the next pass."""
+        from portal.extensions import db
+        from portal.insight_review import publish_due_reviews, review_periods
+
+        if not review_periods(self.app):
+            return
+        try:
+            publish_due_reviews(self.app, embedder=self.embedder())
+        except Exception:  # noqa: BLE001 - nothing is kept or sent half-way: it commits once
+            log.exception("publishing the periodic review failed; it is tried again on the next pass")
+            db.session.rollback()
+        finally:
+            db.session.remove()
 
 
     def _channels(self) -> None:
