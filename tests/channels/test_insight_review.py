@@ -124,12 +124,16 @@ def test_the_worker_publishes_the_due_review_once_and_mails_it(app, session, smt
     assert [(r.kind, r.since.isoformat(), r.recipients) for r in rows] == [("month", "2026-10-01", 2),
                                                                           ("week", "2026-11-23", 2)]
     assert deliver(app)["failed"] == 0
-    reviews = [m for m in smtp_server.messages if m.message["Subject"].startswith(("Weekly", "Monthly"))]
+    leads = {week["lead"].email, week["lead_zh"].email}
+    reviews = [m for m in smtp_server.messages if m.rcpt_tos[0] in leads]
     assert len(reviews) == 4
     weekly = [m for m in reviews if "2026-11-23" in m.message["Subject"]]
     assert sorted(m.rcpt_tos[0] for m in weekly) == sorted([week["lead"].email, week["lead_zh"].email])
     mail = next(m for m in weekly if m.rcpt_tos == [week["lead"].email])
     assert mail.message["Subject"] == "Weekly review, 2026-11-23 to 2026-11-29"
+    mail_zh = next(m for m in weekly if m.rcpt_tos == [week["lead_zh"].email])
+    assert mail_zh.message["Subject"] == "每周回顾，2026-11-23 至 2026-11-29"  # each lead in their language
+    assert "建议的行动" in mail_zh.html() and "尚无文章：请起草一篇" in mail_zh.text()
     text = mail.text()
     assert "Tickets filed: 4 (+3)" in text and "no article: draft one" in text
     review_id = next(r.id for r in rows if r.kind == "week")
