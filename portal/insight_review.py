@@ -80,6 +80,9 @@ def action_text(a: dict) -> str:
     if kind == "check_article":
         return _("“%(subject)s” grew from %(before)d to %(n)d tickets although “%(article)s” covers it: check the "
                  "article still answers it.", subject=a["subject"], before=a["previous"], n=n, article=a["article"])
+    if kind == "sla_area" and a.get("team_id") is None:
+        return _("Tickets with no team: %(n)d %(clock)s targets missed (%(share)s met): route them to a team sooner.",
+                 n=n, clock=str(CLOCK_NAMES[a["clock"]]).lower(), share=figure_value("rate", a["compliance"]))
     if kind == "sla_area":
         return _("%(team)s: %(n)d %(clock)s targets missed (%(share)s met): look at the queue and the rota.",
                  team=a["subject"], n=n, clock=str(CLOCK_NAMES[a["clock"]]).lower(),

@@ -30,9 +30,10 @@ DEMO_USERS = [
 
 
 def load_demo(session: Session, progress: Callable[[int, int], None] | None = None, *, embedder=None,
-              cases: bool = True):
+              cases: bool = True, history: bool = True):
     """Seed the taxonomy, the demo users, teams, priority matrix, articles and past tickets
-    (idempotent). ``embedder`` stores the tickets' vectors (similar tickets, triage)."""
+    (idempotent). ``embedder`` stores the tickets' vectors (similar tickets, triage);
+    ``history`` adds months of tickets and help sessions for the insights (:mod:`kb.demo.history`)."""
     from kb.importer import import_path
 
     seed_taxonomy(session)
@@ -47,6 +48,9 @@ def load_demo(session: Session, progress: Callable[[int, int], None] | None = No
     if cases:
         from kb.demo.cases import load_demo_cases
         load_demo_cases(session, embedder=embedder)
+    if cases and history:  # cases=False (bench/drafting_quality.py) keeps a bare knowledge base
+        from kb.demo.history import load_demo_history
+        load_demo_history(session, embedder=embedder)
     return report
 
 

@@ -21,14 +21,14 @@ def live_server(tmp_path_factory):
     from kb.demo import load_demo
     from kb.sla.models import seed_sla_defaults
     from portal.extensions import db
-    from portal.search_ext import engine
+    from portal.search_ext import engine, holder
 
     tmp = tmp_path_factory.mktemp("live")
     app = make_app(tmp, EMBEDDING_MODEL="", WORKER="thread", TESTING=False, WTF_CSRF_ENABLED=True)
     with app.app_context():
         db.create_all()
         seed_sla_defaults(db.session)  # as `flask setup` does
-        report = load_demo(db.session)
+        report = load_demo(db.session, embedder=holder().embedder())  # as `flask setup` does: ticket vectors
         db.session.commit()
         assert not report.errors, report.errors
         indexing.reindex(db.session, engine(), commit=db.session.commit)
