@@ -112,7 +112,7 @@ def test_a_lead_sees_every_insights_page_filled_and_the_review(live_server, brow
 def test_an_agent_sees_their_own_performance_in_chinese(live_server, browser):
     """李伟 (an agent, Chinese interface) sees only their own row, in Chinese."""
     url = live_server["url"]
-    agent = logged_in(browser, url, "liwei@contoso.example")
+    agent = logged_in(browser, url, "liwei@contoso.example", "李伟")
     agent.goto(url + "/insights/people" + _since(90))
     rows = agent.get_by_test_id("agents").locator("tbody tr")
     expect(rows).to_have_count(1)

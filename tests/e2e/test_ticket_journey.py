@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.real_model]
 EMAIL_BY_NAME = {name: email for email, name, _role, _locale in DEMO_USERS}
 
 
-def logged_in(browser, url: str, email: str):
+def logged_in(browser, url: str, email: str, signed_in_text: str = "Log out"):
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US")
     page = context.new_page()
     errors: list[str] = []
@@ -27,7 +27,7 @@ def logged_in(browser, url: str, email: str):
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.locator(".usernav")).to_contain_text("Log out")
+    expect(page.locator(".usernav")).to_contain_text(signed_in_text)  # in the user's own language
     return page
 
 
