@@ -38,7 +38,7 @@ import numpy as np
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from kb.db import utcnow
+from kb.db import count_if, utcnow
 from kb.intake_models import ABANDONED, DEFLECTED, TICKET, DeflectionFailure, IntakeSession
 
 SAME_PROBLEM_THRESHOLD = 0.55
@@ -160,38 +160,27 @@ class DeflectionStats:
 
 def deflection_stats(session: Session, since: datetime, until: datetime, *, window_days: int = 7,
                      now: datetime | None = None) -> DeflectionStats:
-    """Counts for intake sessions started in [since, until) and tickets filed then."""
+    """Counts for intake sessions started in [since, until) and tickets filed then, counted in
+    the database in one statement (a year at 100,000 tickets is 60,000 sessions)."""
     from kb.tickets import Ticket
 
     now = now or utcnow()
-    in_range = and_(IntakeSession.started_at >= since, IntakeSession.started_at < until)
-    rows = session.execute(
-        select(IntakeSession.outcome, IntakeSession.user_id.is_(None), DeflectionFailure.id.is_not(None),
-               IntakeSession.outcome_at)
-        .outerjoin(DeflectionFailure).where(in_range)).all()
-    counts = dict.fromkeys(("sessions", "open", "deflected", "confirmed", "pending", "failed", "unverifiable",
-                            "ticket_sessions", "abandoned"), 0)
     horizon = now - timedelta(days=window_days)
-    for outcome, anonymous, failed, outcome_at in rows:
-        n = 1
-        counts["sessions"] += n
-        if outcome is None:
-            counts["open"] += n
-        elif outcome == TICKET:
-            counts["ticket_sessions"] += n
-        elif outcome == ABANDONED:
-            counts["abandoned"] += n
-        elif outcome == DEFLECTED:
-            counts["deflected"] += n
-            if failed:
-                counts["failed"] += n
-            elif anonymous:
-                counts["unverifiable"] += n
-            elif outcome_at <= horizon:
-                counts["confirmed"] += n
-            else:
-                counts["pending"] += n
+    outcome = IntakeSession.outcome
+    deflected = outcome == DEFLECTED
+    held = deflected & DeflectionFailure.id.is_(None)
+    known = IntakeSession.user_id.is_not(None)
+    row = session.execute(
+        select(func.count(IntakeSession.id), count_if(outcome.is_(None)), count_if(deflected),
+               count_if(held & known & (IntakeSession.outcome_at <= horizon)),
+               count_if(held & known & (IntakeSession.outcome_at > horizon)),
+               count_if(deflected & DeflectionFailure.id.is_not(None)), count_if(held & ~known),
+               count_if(outcome == TICKET), count_if(outcome == ABANDONED))
+        .outerjoin(DeflectionFailure, DeflectionFailure.session_id == IntakeSession.id)
+        .where(IntakeSession.started_at >= since, IntakeSession.started_at < until)).one()
+    names = ("sessions", "open", "deflected", "confirmed", "pending", "failed", "unverifiable", "ticket_sessions",
+             "abandoned")
     tickets = session.scalar(select(func.count(Ticket.id)).where(Ticket.created_at >= since,
                                                                  Ticket.created_at < until)) or 0
-    return DeflectionStats(tickets=tickets, window_days=window_days, **counts)
+    return DeflectionStats(tickets=tickets, window_days=window_days, **{k: int(v) for k, v in zip(names, row)})
 

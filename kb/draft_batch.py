@@ -102,16 +102,23 @@ def _vectors(session: Session, tickets: list[Ticket], embedder) -> np.ndarray:
 
 
 def cluster_vectors(vectors: np.ndarray, threshold: float = CLUSTER_THRESHOLD) -> list[list[int]]:
-    """Groups of row indexes whose average pairwise cosine stays at or above ``threshold``."""
+    """Groups of row indexes whose average pairwise cosine stays at or above ``threshold``:
+    average-link agglomerative clustering, merging while the cosine distance is below
+    ``1 - threshold``. The distances come from one matrix product of the normalised rows (a
+    zero row is at distance 1 from everything) straight into scipy's linkage: 2,000 tickets
+    cluster in about 0.4 s, against 1.2 s through pairwise distances (docs/benchmarks.md)."""
     n = len(vectors)
-    if n == 0:
-        return []
-    if n == 1:
-        return [[0]]
-    from sklearn.cluster import AgglomerativeClustering
+    if n < 2:
+        return [[0]] if n else []
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
 
-    labels = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                     distance_threshold=1.0 - threshold).fit_predict(vectors)
+    unit = np.asarray(vectors, dtype=np.float32)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    distances = 1.0 - squareform(unit @ unit.T, checks=False).astype(np.float64)  # the upper triangle
+    np.clip(distances, 0.0, 2.0, out=distances)
+    tree = linkage(distances, method="average")
+    labels = fcluster(tree, t=np.nextafter(1.0 - threshold, 0.0), criterion="distance")  # strictly below
     groups: dict[int, list[int]] = {}
     for i, label in enumerate(labels.tolist()):
         groups.setdefault(label, []).append(i)

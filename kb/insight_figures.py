@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from kb import permissions
+from kb.db import count_if
 from kb.insights import Chart, Filters, scope
 from kb.ticket_records import SurveyResponse, TriageCorrection
 from kb.tickets import Ticket
@@ -65,11 +66,6 @@ class Indicators:
                 ["satisfaction: response speed", fmt(self.speed), self.surveys],
                 ["satisfaction: effectiveness", fmt(self.effectiveness), self.surveys],
                 ["satisfaction: communication", fmt(self.communication), self.surveys]]
-
-
-def count_if(cond):
-    """COUNT of the rows where ``cond`` holds, as a SUM (0 for no rows)."""
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
 def _corrected(field: str, roles):

@@ -30,10 +30,9 @@ from kb.articles_models import Article
 from kb.db import utcnow
 from kb.insight_figures import count_if
 from kb.insight_satisfaction import Rating, agent_ratings, ratings
-from kb.insight_self_service import ArticleDeflections, top_articles
-from kb.insight_sla import CLOCKS, clock_counts, percentiles
+from kb.insight_self_service import ArticleDeflections, deflections_by_article, top_articles
+from kb.insight_sla import CLOCKS, clock_counts, clock_percentiles
 from kb.insights import Filters, scope
-from kb.intake_models import DEFLECTED, DeflectionFailure, IntakeSession
 from kb.teams import Team, TeamMember
 from kb.ticket_events import ASSIGNED, TRANSFERRED, TicketEvent
 from kb.ticket_flow import ASSIGNED as S_ASSIGNED
@@ -99,18 +98,15 @@ def agent_performance(session: Session, actor, f: Filters, *, agent_id: int | No
     if not visible:
         return []
     names = dict(session.execute(select(User.id, User.name).where(User.id.in_(visible))).all())
-    times = {clock: percentiles(session, conds, clock, Ticket.assignee_id) for clock in CLOCKS}
+    times = clock_percentiles(session, conds, Ticket.assignee_id)
     rated = {r.id: r for r in agent_ratings(session, f, visible)}
     written = dict(session.execute(select(Article.author_id, func.count(Article.id))
                                    .where(Article.author_id.in_(visible), Article.status != "archived")
                                    .group_by(Article.author_id)).all())
-    held = dict(session.execute(
-        select(Article.author_id, func.count(IntakeSession.id) - func.count(DeflectionFailure.id))
-        .select_from(IntakeSession).join(Article, Article.id == IntakeSession.deflected_article_id)
-        .outerjoin(DeflectionFailure, DeflectionFailure.session_id == IntakeSession.id)
-        .where(IntakeSession.started_at >= f.start, IntakeSession.started_at < f.end,
-               IntakeSession.outcome == DEFLECTED, Article.author_id.in_(visible))
-        .group_by(Article.author_id)).all())
+    per = deflections_by_article(f)
+    held = dict(session.execute(select(Article.author_id, func.sum(per.c.deflected - per.c.failed))
+                                .select_from(per).join(Article, Article.id == per.c.article_id)
+                                .where(Article.author_id.in_(visible)).group_by(Article.author_id)).all())
     by_id = {r[0]: r for r in rows}
     out = []
     for i in visible:
@@ -164,8 +160,9 @@ def accountability(session: Session, actor, f: Filters, *, now: datetime | None 
     found: list[tuple[str, Ticket, datetime]] = []
     for clock in CLOCKS:
         column = getattr(Ticket, f"{clock}_breached_at")
-        for t in session.scalars(select(Ticket).where(*scope(f), column.is_not(None))
-                                 .order_by(column.desc()).limit(limit)):
+        # the newest breaches' ids first (narrow rows to sort), then only those tickets
+        newest = select(Ticket.id).where(*scope(f), column.is_not(None)).order_by(column.desc()).limit(limit)
+        for t in session.scalars(select(Ticket).where(Ticket.id.in_(newest)).order_by(column.desc())):
             found.append((f"{clock} breach", t, getattr(t, f"{clock}_breached_at")))
     open_ = [Ticket.status.in_(sorted(OPEN_STATUSES)), *scope(f, period=False)]
     for t in session.scalars(select(Ticket).where(*open_, Ticket.expected_completion_at < now)

@@ -70,18 +70,25 @@ class Problems:
         return out
 
 
-def _with_vectors(session: Session, conds: list, model: str, limit: int):
-    """(ids, matrix, created) of the most recent tickets that have a vector, and the count without."""
-    total = session.scalar(select(func.count(Ticket.id)).where(*conds)) or 0
-    rows = session.execute(select(Ticket.id, TicketVector.vector)
-                           .join(TicketVector, (TicketVector.ticket_id == Ticket.id) & (TicketVector.model == model))
+def _with_vectors(session: Session, conds: list, model: str, limit: int, *, counted: bool = True):
+    """(ids, matrix, tickets without a vector, truncated) for the most recent tickets that have
+    a vector (``counted=False``: the count is not needed and not taken, 0)."""
+    vectored = (TicketVector.ticket_id == Ticket.id) & (TicketVector.model == model)
+    rows = session.execute(select(Ticket.id, TicketVector.vector).join(TicketVector, vectored)
                            .where(*conds).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)).all()
     truncated = len(rows) > limit
+    total = with_vector = 0
+    if counted:
+        total = session.scalar(select(func.count(Ticket.id)).where(*conds)) or 0
+        with_vector = len(rows) if not truncated else (  # all of them were read: no second pass
+            session.scalar(select(func.count(Ticket.id)).join(TicketVector, vectored).where(*conds)) or 0)
     rows = rows[:limit]
-    with_vector = session.scalar(select(func.count(Ticket.id)).join(
-        TicketVector, (TicketVector.ticket_id == Ticket.id) & (TicketVector.model == model)).where(*conds)) or 0
     matrix = (np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in rows]) if rows
               else np.zeros((0, 1), dtype=np.float32))
+    usable = np.flatnonzero(np.linalg.norm(matrix, axis=1) > 0)  # a zero vector has no direction (cosine)
+    if len(usable) < len(rows):
+        with_vector -= (len(rows) - len(usable)) if counted else 0
+        rows, matrix = [rows[i] for i in usable], matrix[usable]
     return [r.id for r in rows], matrix, total - with_vector, truncated
 
 
@@ -110,7 +117,7 @@ def recurring_problems(session: Session, actor, f: Filters, *, embedder, thresho
     centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
     days = (f.until - f.since).days + 1
     before = replace(f, since=f.since - timedelta(days=days), until=f.since - timedelta(days=1))
-    _prev_ids, prev_vectors, _, _ = _with_vectors(session, scope(before), model, MAX_TICKETS)
+    _prev_ids, prev_vectors, _, _ = _with_vectors(session, scope(before), model, MAX_TICKETS, counted=False)
     previous = [0] * len(groups)
     if len(prev_vectors) and prev_vectors.shape[1] == centres.shape[1]:
         sims = prev_vectors @ centres.T

@@ -120,18 +120,24 @@ def _sessions_chart(session: Session, f: Filters) -> Chart:
     return Chart(labels=labels, series=[(name, values[name]) for name in SESSION_SERIES if any(values[name])])
 
 
+def deflections_by_article(f: Filters):
+    """Per article, the period's deflections and how many failed, as a subquery grouped before
+    anything joins the (wide) article rows: one probe per article, not per session."""
+    return (select(IntakeSession.deflected_article_id.label("article_id"),
+                   func.count(IntakeSession.id).label("deflected"), func.count(DeflectionFailure.id).label("failed"))
+            .outerjoin(DeflectionFailure, DeflectionFailure.session_id == IntakeSession.id)
+            .where(_in_period(f), IntakeSession.outcome == DEFLECTED)
+            .group_by(IntakeSession.deflected_article_id).subquery())
+
+
 def top_articles(session: Session, f: Filters, limit: int = TOP_ARTICLES) -> list[ArticleDeflections]:
     """The articles whose deflections held most, with their authors."""
-    deflected = func.count(IntakeSession.id)
-    failed = func.count(DeflectionFailure.id)
+    per = deflections_by_article(f)
     rows = session.execute(
-        select(Article.id, Article.title, User.name, deflected, failed)
-        .select_from(IntakeSession).join(Article, Article.id == IntakeSession.deflected_article_id)
+        select(Article.id, Article.title, User.name, per.c.deflected, per.c.failed)
+        .select_from(per).join(Article, Article.id == per.c.article_id)
         .outerjoin(User, User.id == Article.author_id)
-        .outerjoin(DeflectionFailure, DeflectionFailure.session_id == IntakeSession.id)
-        .where(_in_period(f), IntakeSession.outcome == DEFLECTED)
-        .group_by(Article.id, Article.title, User.name)
-        .order_by((deflected - failed).desc(), deflected.desc(), Article.id).limit(limit))
+        .order_by((per.c.deflected - per.c.failed).desc(), per.c.deflected.desc(), Article.id).limit(limit))
     return [ArticleDeflections(*row) for row in rows]
 
 
@@ -155,23 +161,28 @@ def content_gaps(session: Session, f: Filters, embedder, *, limit: int = MAX_GAP
                  threshold: float = CLUSTER_THRESHOLD) -> tuple[list[Gap], int, bool]:
     """Unanswered needs clustered by meaning, the most sessions first (clusters of one are left
     out: a gap is something asked more than once). Returns (gaps, sessions looked at, truncated)."""
-    last_seq = (select(IntakeQuery.session_id, func.max(IntakeQuery.seq).label("seq"))
-                .group_by(IntakeQuery.session_id).subquery())
+    # the newest unanswered sessions (walking the started_at index back), then each one's last
+    # query by the (session, seq) key: the cost follows ``limit``, not the sessions ever recorded
+    last_text = (select(IntakeQuery.text).where(IntakeQuery.session_id == IntakeSession.id)
+                 .order_by(IntakeQuery.seq.desc()).limit(1).correlate(IntakeSession).scalar_subquery())
     unanswered = or_(IntakeSession.outcome.in_((TICKET, ABANDONED)), DeflectionFailure.id.is_not(None))
     rows = session.execute(
-        select(IntakeQuery.text, IntakeSession.outcome, DeflectionFailure.id.is_not(None))
+        select(last_text.label("text"), IntakeSession.outcome, DeflectionFailure.id.is_not(None))
         .select_from(IntakeSession)
-        .join(last_seq, last_seq.c.session_id == IntakeSession.id)
-        .join(IntakeQuery, and_(IntakeQuery.session_id == IntakeSession.id, IntakeQuery.seq == last_seq.c.seq))
         .outerjoin(DeflectionFailure, DeflectionFailure.session_id == IntakeSession.id)
         .where(_in_period(f), unanswered)
         .order_by(IntakeSession.started_at.desc(), IntakeSession.id.desc()).limit(limit + 1)).all()
     truncated = len(rows) > limit
-    rows = [r for r in rows[:limit] if r.text.strip()]
+    rows = [r for r in rows[:limit] if (r.text or "").strip()]
     if len(rows) < 2:
         return [], len(rows), truncated
     texts = [" ".join(r.text.split()) for r in rows]
     vectors = _encode(embedder, texts)
+    usable = np.flatnonzero(np.linalg.norm(vectors, axis=1) > 0)  # a zero vector has no direction (cosine)
+    if len(usable) < len(texts):
+        rows, texts, vectors = [rows[i] for i in usable], [texts[i] for i in usable], vectors[usable]
+        if len(rows) < 2:
+            return [], len(rows), truncated
     gaps = []
     for group in cluster_vectors(vectors, threshold):
         if len(group) < 2:

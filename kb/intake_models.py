@@ -32,6 +32,8 @@ class IntakeSession(Base):
         CheckConstraint("(outcome IS NULL) = (outcome_at IS NULL)", name="outcome_has_time"),
         Index("ix_intake_session_outcome_activity", "outcome", "last_activity_at"),
         Index("ix_intake_session_user_outcome", "user_id", "outcome", "outcome_at"),
+        # Self-service insights over a period (counts, deflections per article): covering.
+        Index("ix_intake_session_period", "started_at", "outcome", "deflected_article_id", "user_id", "outcome_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -55,6 +55,11 @@ class Ticket(Base):
         Index("ix_ticket_team_status", "team_id", "status"),
         Index("ix_ticket_status_due", "status", "next_due_at"),
         Index("ix_ticket_status_breached_due", "status", "breached_at", "next_due_at"),  # leads' queues (bench)
+        # Insights over a period read these columns only: a covering index, so a year's SLA and
+        # agent figures do not walk the wide rows (descriptions on overflow pages in SQLite).
+        Index("ix_ticket_outcomes", "created_at", "priority", "team_id", "assignee_id", "status", "response_minutes",
+              "resolution_minutes", "response_breached_at", "resolution_breached_at", "resolved_at", "closed_at",
+              "reopen_count"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

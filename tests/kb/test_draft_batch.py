@@ -162,3 +162,11 @@ def test_the_cli_lists_and_drafts(app, session, people, history):
     assert nobody.exit_code != 0 and "No user" in nobody.output
     requester = runner.invoke(args=["kb", "draft-from-tickets", "--as", people["r0"].email])
     assert requester.exit_code != 0 and "may not write articles" in requester.output
+
+
+def test_cluster_vectors_keeps_a_zero_vector_apart():
+    """An all-zero vector (the hash embedder gives one for a text of stop words) has no
+    direction: it is at distance 1 from everything, alone, and nothing raises."""
+    vecs = np.array([[1.0, 0.0], [0.0, 0.0], [0.99, 0.14], [0.0, 0.0]], dtype=np.float32)
+    groups = sorted(map(sorted, draft_batch.cluster_vectors(vecs, 0.5)))
+    assert [0, 2] in groups and [1] in groups and [3] in groups
