@@ -55,8 +55,14 @@ setup: install
 run: setup
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
+# The ticket services, surveys and insights once more on PostgreSQL 16 (pgserver; tests/pg.py). The whole
+# suite also passes there (`.venv/bin/python -m pytest --database postgresql tests/kb`, about 15 min).
+PG_TESTS := tests/kb/test_tickets.py tests/kb/test_ticket_work.py tests/kb/test_surveys.py tests/kb/test_insights.py \
+	tests/kb/test_insight_sla_people.py
+
 test: install-dev
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q --database postgresql $(PG_TESTS)
 
 bench: install
 	$(BIN)/python bench/index_throughput.py --n 300

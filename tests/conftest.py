@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+from sqlalchemy.engine import make_url
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -22,11 +23,58 @@ PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
 
 
+DATABASE = "sqlite"  # or "postgresql": `pytest --database postgresql` runs the tests on pgserver
+
+
+def pytest_addoption(parser):
+    parser.addoption("--database", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("HELPDESK_TEST_DATABASE", "sqlite"),
+                     help="the database the app fixtures use (default sqlite; postgresql: pgserver, see tests/pg.py)")
+
+
+def pytest_configure(config):
+    global DATABASE
+    DATABASE = config.getoption("--database")
+
+
+def database_url_for(tmp_path) -> str:
+    """A fresh, empty-schema database for one app: a SQLite file, or a PostgreSQL database
+    copied from the session's template (schema and taxonomy already in it)."""
+    if DATABASE == "postgresql":
+        from tests import pg
+
+        return pg.url(pg.new_database(template=_pg_template()))
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+_template: list[str] = []
+
+
+def _pg_template() -> str:
+    if not _template:
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session
+
+        from kb import models  # noqa: F401
+        from kb.db import Base
+        from tests import pg
+
+        name = pg.new_database()
+        engine = create_engine(pg.url(name))
+        Base.metadata.create_all(engine)
+        with Session(engine) as s:
+            seed_taxonomy(s)
+            s.commit()
+        engine.dispose()
+        _template.append(name)
+    return _template[0]
+
+
 def make_app(tmp_path, **overrides):
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+        "SQLALCHEMY_DATABASE_URI": overrides.pop("SQLALCHEMY_DATABASE_URI", None) or database_url_for(tmp_path),
         "INDEX_PATH": str(tmp_path / "index"),
         "EMBEDDING_MODEL": "hash",
         "WORKER": "off",
@@ -64,6 +112,11 @@ def app(tmp_path):
         _db.session.remove()
         app.extensions["helpdesk_search"].close()
         _db.engine.dispose()
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "postgresql":
+        from tests import pg
+
+        pg.drop_database(url.database)
 
 
 @pytest.fixture

@@ -17,7 +17,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.real_model]
 EMAIL_BY_NAME = {name: email for email, name, _role, _locale in DEMO_USERS}
 
 
-def logged_in(browser, url: str, email: str, signed_in_text: str = "Log out"):
+def logged_in(browser, url: str, email: str, signed_in_text: str = "Log out", *, english: bool = False):
+    """A new browser context signed in as ``email``. ``english``: a user whose interface is in
+    Chinese switches it to English (the journey's checks read English); :func:`switch_back`
+    restores their choice."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US")
     page = context.new_page()
     errors: list[str] = []
@@ -27,8 +30,22 @@ def logged_in(browser, url: str, email: str, signed_in_text: str = "Log out"):
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    page.switched_from = None
+    if english:
+        expect(page.locator(".usernav button.linkish").first).to_be_visible()
+        to_english = page.locator(".usernav button[lang=en]")
+        if to_english.count():
+            to_english.click()
+            page.switched_from = "zh"
     expect(page.locator(".usernav")).to_contain_text(signed_in_text)  # in the user's own language
     return page
+
+
+def switch_back(page) -> None:
+    """Give a user switched to English by :func:`logged_in` their own language again."""
+    if page.switched_from:
+        page.locator(f".usernav button[lang={page.switched_from}]").click()
+        expect(page.locator(f".usernav button[lang=en]")).to_be_visible()
 
 
 def status_is(page, text: str) -> None:
@@ -63,7 +80,7 @@ def test_ticket_journey_from_filing_to_survey_and_sla_report(live_server, browse
     shot(alice, "ticket-filed-requester")
 
     # 3. The agent acknowledges with a plan and an expected time, then asks a question
-    agent = logged_in(browser, url, EMAIL_BY_NAME[assignee])
+    agent = logged_in(browser, url, EMAIL_BY_NAME[assignee], english=True)  # routing may pick 李伟
     agent.goto(ticket_url)
     expect(agent.locator("#sla")).to_contain_text("Due")
     agent.fill("textarea[name=acknowledge-planned_actions]", "Check the VPN client logs and the gateway.")
@@ -136,6 +153,7 @@ def test_ticket_journey_from_filing_to_survey_and_sla_report(live_server, browse
     expect(row).to_contain_text(resolved_at.strftime("%Y-%m-%d %H:%M"))
     expect(row).to_contain_text("met")
     shot(lead, "sla-report")
+    switch_back(agent)
     for p in (alice, agent, lead):
         assert p.js_errors == []
         p.context.close()

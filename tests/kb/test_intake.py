@@ -225,7 +225,7 @@ def test_outcome_is_checked_by_the_database(session, articles):
     from sqlalchemy.exc import IntegrityError
 
     row = intake.record_query(session, None, intake.new_token(), "x", [articles[0].id])
-    row.outcome, row.outcome_at = "solved-probably", T0
+    row.outcome, row.outcome_at = "solved-ish", T0
     with pytest.raises(IntegrityError):
         session.flush()
     session.rollback()
