@@ -54,6 +54,14 @@ def _choice(options: tuple[str, ...]):
     return parse
 
 
+def _regex_name(name: str, raw: str) -> str:
+    """An SQL identifier such as a text search configuration ("english", "simple")."""
+    import re
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", raw):
+        raise ConfigError(f"{PREFIX}{name}={raw!r}: expected a PostgreSQL text search configuration name such as english or simple")
+    return raw
+
+
 def _regex(name: str, raw: str) -> str:
     import re
     try:
@@ -84,7 +92,19 @@ class Settings:
     INDEX_PATH: str = ""
     UPLOAD_PATH: str = ""
     EMBEDDING_MODEL: str = ""  # "" = bundled all-MiniLM-L6-v2, "hash" = test embedder, else a path
-    WORKER: str = field(default="thread", metadata={"parse": _choice(("thread", "off"))})
+    # "thread": the in-process worker (embedded default); "rq": jobs and schedules on Redis
+    # through RQ (`flask worker rq`, docs/deploy.md); "off": nothing runs in the background.
+    WORKER: str = field(default="thread", metadata={"parse": _choice(("thread", "rq", "off"))})
+    REDIS_URL: str = ""                        # required by WORKER=rq; also the rate limits' store
+    QUEUE_NAME: str = "helpdesk"
+    JOB_RETRIES: int = field(default=3, metadata={"parse": lambda n, r: _int(n, r, 0)})
+    # "local": Whoosh + vectors in INDEX_PATH; "postgresql": full-text search and pgvector in
+    # SEARCH_DATABASE_URL (default: DATABASE_URL), shared by every app server.
+    SEARCH_BACKEND: str = field(default="local", metadata={"parse": _choice(("local", "postgresql"))})
+    SEARCH_DATABASE_URL: str = ""
+    SEARCH_TEXT_CONFIG: str = field(default="english", metadata={"parse": _regex_name})
+    LOG_FORMAT: str = field(default="text", metadata={"parse": _choice(("text", "json"))})
+    LOG_LEVEL: str = field(default="INFO", metadata={"parse": _choice(("DEBUG", "INFO", "WARNING", "ERROR"))})
     SEARCH_KEYWORD_WEIGHT: float = field(default=0.25, metadata={"parse": _float})
     SEARCH_SEMANTIC_WEIGHT: float = field(default=1.0, metadata={"parse": _float})
     SEARCH_FUSION: str = field(default="relative", metadata={"parse": _choice(("relative", "rrf"))})
@@ -157,6 +177,12 @@ def resolve(settings: Settings, default_instance: str) -> dict:
     if "://" not in database_url:
         raise ConfigError(f"{PREFIX}DATABASE_URL={database_url!r}: expected a URL such as sqlite:///path or postgresql://...")
     model = settings.EMBEDDING_MODEL
+    search_url = settings.SEARCH_DATABASE_URL or database_url
+    if settings.SEARCH_BACKEND == "postgresql" and not search_url.startswith("postgresql"):
+        raise ConfigError(f"{PREFIX}SEARCH_BACKEND=postgresql needs a PostgreSQL database: set "
+                          f"{PREFIX}DATABASE_URL or {PREFIX}SEARCH_DATABASE_URL to postgresql://...")
+    if settings.WORKER == "rq" and not settings.REDIS_URL:
+        raise ConfigError(f"{PREFIX}WORKER=rq needs {PREFIX}REDIS_URL (for example redis://127.0.0.1:6379/0)")
     if model and model != "hash" and not Path(model).exists():
         raise ConfigError(f"{PREFIX}EMBEDDING_MODEL={model!r}: no such folder (use a sentence-transformers model path, or leave empty for the bundled model)")
     return {
@@ -167,6 +193,14 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "UPLOAD_PATH": settings.UPLOAD_PATH or str(instance / "uploads"),
         "EMBEDDING_MODEL": model,
         "WORKER": settings.WORKER,
+        "REDIS_URL": settings.REDIS_URL,
+        "QUEUE_NAME": settings.QUEUE_NAME,
+        "JOB_RETRIES": settings.JOB_RETRIES,
+        "SEARCH_BACKEND": settings.SEARCH_BACKEND,
+        "SEARCH_DATABASE_URL": search_url if settings.SEARCH_BACKEND == "postgresql" else "",
+        "SEARCH_TEXT_CONFIG": settings.SEARCH_TEXT_CONFIG,
+        "LOG_FORMAT": settings.LOG_FORMAT,
+        "LOG_LEVEL": settings.LOG_LEVEL,
         "SEARCH_KEYWORD_WEIGHT": settings.SEARCH_KEYWORD_WEIGHT,
         "SEARCH_SEMANTIC_WEIGHT": settings.SEARCH_SEMANTIC_WEIGHT,
         "SEARCH_FUSION": settings.SEARCH_FUSION,
