@@ -21,6 +21,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(resolve(settings, default_instance))
     app.config.update(overrides)
     app.instance_path = app.config["INSTANCE_PATH"]
+    from portal import logs
+    logs.init_app(app)  # first, so the request id exists before any other hook logs
 
     from portal import auth, admin, articles, health, i18n, intake, search_ext, security, errors, tickets, satisfaction, desk
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -52,6 +54,14 @@ def create_app(config: dict | None = None) -> Flask:
     from portal import collections  # learning paths (issue 5)
     for bp in (*api.BLUEPRINTS, mail_admin.bp, outbox.bp, phone.bp, collections.bp):
         app.register_blueprint(bp)
+
+    if app.config.get("PROXY_FIX"):
+        # Behind N proxies: the client address and scheme come from X-Forwarded-For/-Proto (the
+        # last N hops only), so rate limits, logs and secure redirects see the real client. The
+        # Host header is the proxy's to pass on (docs/deploy.md); X-Forwarded-Host is not trusted.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
 
     from portal.cli import register_cli
     register_cli(app)

@@ -113,6 +113,9 @@ class Settings:
     LOGIN_RATE_LIMIT: str = "10 per minute"
     SUGGEST_RATE_LIMIT: str = "120 per minute"
     RATELIMIT_STORAGE_URI: str = "memory://"
+    # How many reverse proxies (nginx, a load balancer) sit in front and set X-Forwarded-For and
+    # -Proto; 0 = none: trust no such header (a client could forge its address to dodge rate limits).
+    PROXY_FIX: int = field(default=0, metadata={"parse": lambda n, r: _int(n, r, 0)})
     SESSION_COOKIE_SECURE: bool = field(default=False, metadata={"parse": _bool})
     DEFAULT_LOCALE: str = field(default="en", metadata={"parse": _choice(("en", "zh"))})
     DEFLECTION_WINDOW_DAYS: int = field(default=7, metadata={"parse": lambda n, r: _int(n, r, 1)})
@@ -208,7 +211,12 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "SUGGEST_LIMIT": settings.SUGGEST_LIMIT,
         "LOGIN_RATE_LIMIT": settings.LOGIN_RATE_LIMIT,
         "SUGGEST_RATE_LIMIT": settings.SUGGEST_RATE_LIMIT,
-        "RATELIMIT_STORAGE_URI": settings.RATELIMIT_STORAGE_URI,
+        # Left at memory:// with Redis configured, the limits live in Redis, so every app server
+        # and worker process counts the same attempts (docs/deploy.md).
+        "RATELIMIT_STORAGE_URI": (_redis_limits_uri(settings.REDIS_URL)
+                                  if settings.REDIS_URL and settings.RATELIMIT_STORAGE_URI == "memory://"
+                                  else settings.RATELIMIT_STORAGE_URI),
+        "PROXY_FIX": settings.PROXY_FIX,
         "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -250,6 +258,11 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "ARTICLE_STALE_DAYS": settings.ARTICLE_STALE_DAYS,
         "REVIEW_PERIODS": settings.REVIEW_PERIODS,
     }
+
+
+def _redis_limits_uri(redis_url: str) -> str:
+    """The limits library names a Redis socket redis+unix://; redis:// and rediss:// pass as they are."""
+    return "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
 
 
 def _instance_secret(instance: Path) -> str:

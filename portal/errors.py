@@ -8,6 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from kb.attachments import human_size
 from kb.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from portal.logs import current_request_id
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -28,9 +29,14 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str | None = None):
     text = message or _(MESSAGES.get(status, "Error"))
+    # On a server error, the request id (portal.logs) lets support find the logged traceback.
+    request_id = current_request_id() if status >= 500 else None
     if wants_json():
-        return jsonify({"error": {"status": status, "message": text}}), status
-    return render_template("errors/error.html", status=status, message=text), status
+        body = {"status": status, "message": text}
+        if request_id:
+            body["request_id"] = request_id
+        return jsonify({"error": body}), status
+    return render_template("errors/error.html", status=status, message=text, request_id=request_id), status
 
 
 def init_app(app: Flask) -> None:
