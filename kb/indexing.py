@@ -173,3 +173,24 @@ def repair(session: Session, drift: Drift) -> int:
             jobs.enqueue(session, "index_article", num)
             n += 1
     return n
+
+
+def failed_index_jobs(session: Session, *, page: int = 1, per_page: int = 25) -> tuple[list, int]:
+    """Index jobs whose last attempt failed (still retrying or given up), newest first,
+    and how many there are (for the admins' dead-letter page)."""
+    cond = jobs.Job.last_error.is_not(None) & jobs.Job.done_at.is_(None)
+    total = session.scalar(select(func.count(jobs.Job.id)).where(cond)) or 0
+    rows = list(session.scalars(select(jobs.Job).where(cond).order_by(jobs.Job.id.desc())
+                                .offset((max(page, 1) - 1) * per_page).limit(per_page)))
+    return rows, total
+
+
+def retry_index_job(session: Session, job_id: int) -> bool:
+    """Give a failed index job a fresh set of attempts (it is pending again); False if there
+    is no such unfinished job. Flushes; the caller commits and wakes the worker."""
+    job = session.get(jobs.Job, job_id)
+    if job is None or job.done_at is not None:
+        return False
+    job.attempts = 0
+    session.flush()
+    return True

@@ -228,3 +228,9 @@ def can_draft_from_history(actor) -> bool:
     people who work tickets and write articles (agents, leads, admins); each ticket drafted
     from is checked again with :func:`can_draft_article`."""
     return _role(actor) in WORKER_ROLES and can_create_article(actor)
+
+
+def can_manage_jobs(actor) -> bool:
+    """Background jobs (the queue's dead letters, index jobs that failed): their arguments
+    and errors are internals, and retrying or deleting them is an operator's call: admins."""
+    return _role(actor) == Role.ADMIN

@@ -90,3 +90,8 @@ def edit_user(user_id: int):
             flash(_("Saved."), "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_edit.html", form=form, user=user), (400 if form.errors else 200)
+
+
+from portal.jobs.views import bp as _jobs_bp  # noqa: E402  (/admin/jobs: the dead letters, under the admin check)
+
+bp.register_blueprint(_jobs_bp)

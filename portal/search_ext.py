@@ -192,3 +192,9 @@ def init_app(app: Flask) -> None:
         @app.before_request
         def _ensure_worker():
             h.start_worker()
+    elif app.config["WORKER"] == "rq":
+        # Jobs on Redis: after a commit that wrote index jobs, trigger a drain on the RQ
+        # queue; `flask worker rq` runs it and the periodic tasks (portal.jobs).
+        from portal.jobs.trigger import init_app as init_queue_trigger
+
+        init_queue_trigger(app)

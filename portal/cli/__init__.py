@@ -3,7 +3,7 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from portal.cli import insights, intake, kb, mail, search, setup, tickets, triage, users
+    from portal.cli import insights, intake, kb, mail, search, setup, tickets, triage, users, worker
 
     app.cli.add_command(users.group)
     app.cli.add_command(search.group)
@@ -13,5 +13,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(tickets.group)
     app.cli.add_command(mail.group)
     app.cli.add_command(insights.group)
+    app.cli.add_command(worker.group)
     app.cli.add_command(setup.setup_command)
     app.cli.add_command(setup.demo_group)
