@@ -55,10 +55,12 @@ setup: install
 run: setup
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
-# The ticket services, surveys and insights once more on PostgreSQL 16 (pgserver; tests/pg.py). The whole
-# suite also passes there (`.venv/bin/python -m pytest --database postgresql tests/kb`, about 15 min).
+# The ticket services, surveys, insights, indexing and suggestions once more on PostgreSQL 16 (pgserver;
+# tests/pg.py), with the PostgreSQL search backend. tests/search runs on both backends in the first pass.
+# The whole kb suite also passes there (`.venv/bin/python -m pytest --database postgresql tests/kb`, about 15 min).
 PG_TESTS := tests/kb/test_tickets.py tests/kb/test_ticket_work.py tests/kb/test_surveys.py tests/kb/test_insights.py \
-	tests/kb/test_insight_sla_people.py
+	tests/kb/test_insight_sla_people.py tests/kb/test_indexing.py tests/kb/test_draft_dedup.py \
+	tests/kb/test_ticket_similarity.py tests/portal/test_suggestion_pages.py
 
 test: install-dev
 	$(BIN)/python -m pytest

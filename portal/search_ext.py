@@ -50,14 +50,24 @@ class SearchHolder:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = SearchEngine(self.app.config["INDEX_PATH"], self.embedder(), self.config())
+                    self._engine = self._open()
         return self._engine
 
     def engine_for_rebuild(self) -> SearchEngine:
         """An engine that opens even if the index was built by another model or schema,
         so that a reindex can replace it (queries on it still refuse until then)."""
         self.close()
-        return SearchEngine(self.app.config["INDEX_PATH"], self.embedder(), self.config(), allow_mismatch=True)
+        return self._open(allow_mismatch=True)
+
+    def _open(self, allow_mismatch: bool = False):
+        """The configured backend: the local index folder, or the shared PostgreSQL tables."""
+        c = self.app.config
+        if c.get("SEARCH_BACKEND") == "postgresql":
+            from search.pg import PgSearchEngine
+
+            return PgSearchEngine(libpq_url(c["SEARCH_DATABASE_URL"]), self.embedder(), self.config(),
+                                  allow_mismatch=allow_mismatch, text_config=c["SEARCH_TEXT_CONFIG"])
+        return SearchEngine(c["INDEX_PATH"], self.embedder(), self.config(), allow_mismatch=allow_mismatch)
 
     @property
     def loaded(self) -> bool:
@@ -170,6 +180,13 @@ class SearchHolder:
             fetch_mailbox(self.app)
         except Exception:  # noqa: BLE001 - nothing is removed from the mailbox before it is committed
             log.exception("fetching the mailbox failed; it runs again in %s s", every)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (``postgresql+psycopg://...``) as a URL psycopg's connect() takes."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def holder() -> SearchHolder:

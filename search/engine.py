@@ -18,7 +18,7 @@ import numpy as np
 
 from . import keyword
 from .embedders import Embedder
-from .fusion import ranked, relative_score, rrf
+from .fusion import fuse
 from .generations import (FileLock, check_manifest, make_manifest, next_generation,
                           pointer_stamp, read_pointer, write_atomic, write_manifest)
 from .pipeline import batched, embed_documents, write_entries
@@ -42,6 +42,24 @@ def _one_blas_thread() -> None:
 
         threadpool_limits(limits=1, user_api="blas")
         _BLAS_LIMITED = True
+
+
+def check_args(filters, limit) -> dict[str, set[str]] | None:
+    """Validate query arguments (both backends); facet filters as name -> set of values."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise QueryError(f"limit must be a positive integer, got {limit!r}")
+    if filters is None:
+        return None
+    if not isinstance(filters, Mapping):
+        raise QueryError("filters must be a mapping of facet -> allowed values")
+    # A bare string means one value, not a collection of characters.
+    return {str(k): {v} if isinstance(v, str) else {str(x) for x in v}
+            for k, v in filters.items()}
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise QueryError(f"mode must be one of {MODES}, got {mode!r}")
 
 
 REFRESH_INTERVAL = 0.5
@@ -192,9 +210,8 @@ class SearchEngine:
     def query(self, text: str, *, filters: Mapping[str, Collection[str]] | None = None,
               limit: int = 10, mode: str = "hybrid") -> list[Hit]:
         """Ranked hits for free user text; never raises for odd text."""
-        if mode not in MODES:
-            raise QueryError(f"mode must be one of {MODES}, got {mode!r}")
-        filters = self._check_args(filters, limit)
+        check_mode(mode)
+        filters = check_args(filters, limit)
         text = ("" if text is None else str(text))[: self.config.max_query_chars]
         live = self._usable()
         if not text.strip():
@@ -218,7 +235,7 @@ class SearchEngine:
         elif mode == "semantic":
             scored = [(ids[d], s) for d, s, _ in semantic]
         else:
-            scored = self._fuse(lexical, [(ids[d], s) for d, s, _ in semantic])
+            scored = fuse(self.config, lexical, [(ids[d], s) for d, s, _ in semantic])
         kw_rank = {doc_id: r for r, (doc_id, _) in enumerate(lexical, 1)}
         sem_rank = {doc_id: r for r, doc_id in enumerate(sem_ids, 1)}
         hits = []
@@ -228,13 +245,6 @@ class SearchEngine:
                 passage = self._best_chunk(live.vectors, doc_id, qvec)
             hits.append(Hit(doc_id, float(score), kw_rank.get(doc_id), sem_rank.get(doc_id), passage))
         return hits
-
-    def _fuse(self, lexical, semantic) -> list[tuple[str, float]]:
-        cfg = self.config
-        if cfg.fusion == "rrf":
-            return ranked(rrf([([i for i, _ in lexical], cfg.keyword_weight),
-                               ([i for i, _ in semantic], cfg.semantic_weight)], cfg.rrf_k))
-        return ranked(relative_score([(lexical, cfg.keyword_weight), (semantic, cfg.semantic_weight)]))
 
     def _keyword(self, text, filters, depth) -> list[tuple[str, float]]:
         for attempt in (0, 1):
@@ -257,22 +267,10 @@ class SearchEngine:
         lo, hi = int(data.offsets[d]), int(data.offsets[d + 1])
         return data.chunks[lo + int(np.argmax(data.vectors[lo:hi] @ qvec))]
 
-    @staticmethod
-    def _check_args(filters, limit) -> dict[str, set[str]] | None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise QueryError(f"limit must be a positive integer, got {limit!r}")
-        if filters is None:
-            return None
-        if not isinstance(filters, Mapping):
-            raise QueryError("filters must be a mapping of facet -> allowed values")
-        # A bare string means one value, not a collection of characters.
-        return {str(k): {v} if isinstance(v, str) else {str(x) for x in v}
-                for k, v in filters.items()}
-
     def similar(self, doc_id: str, *, filters: Mapping[str, Collection[str]] | None = None,
                 limit: int = 5) -> list[Hit]:
         """Semantic neighbours of an indexed document (mean of its chunk vectors)."""
-        filters = self._check_args(filters, limit)
+        filters = check_args(filters, limit)
         data = self._usable().vectors
         d = data.row_of(doc_id)
         if d is None:
@@ -295,7 +293,7 @@ class SearchEngine:
         live = self._usable()
         return {"generation": live.name, "documents": len(live.vectors.ids),
                 "chunks": int(len(live.vectors.vectors)), "ann": live.vectors.ann is not None,
-                "embedder": self.embedder.name, "dim": self.embedder.dim}
+                "embedder": self.embedder.name, "dim": self.embedder.dim, "backend": "local"}
 
     # ---------------------------------------------------------------- rebuild
     def begin_rebuild(self, *, resume: bool = True):
@@ -307,7 +305,11 @@ class SearchEngine:
         self._state(force=True)
 
     def close(self) -> None:
+        """Release the searcher and the index (calling it twice is harmless)."""
         with self._lock:
+            if getattr(self, "_closed", False):
+                return
+            self._closed = True
             self._close_live(self._live)
             if self._live.ix is not None:
                 self._live.ix.close()

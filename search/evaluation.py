@@ -11,6 +11,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -72,23 +73,35 @@ def evaluate(engine: SearchEngine, queries, qrels, *, mode: str, k: int = 10) ->
                            "p95": round(float(np.percentile(lat, 95)), 2) if lat else 0.0}}
 
 
-def build_engine(dataset_dir, workdir, embedder: Embedder, config: SearchConfig) -> SearchEngine:
+def build_engine(dataset_dir, workdir, embedder: Embedder, config: SearchConfig, dsn: str | None = None):
+    """The corpus indexed in a local folder, or with ``dsn`` in PostgreSQL tables of their own
+    (prefix ``eval_<pid>``, dropped by :func:`run_eval`)."""
     corpus, _, _ = load_beir(dataset_dir)
-    engine = SearchEngine(workdir, embedder, config)
+    if dsn:
+        from .pg import PgSearchEngine
+
+        engine = PgSearchEngine(dsn, embedder, config, prefix=f"eval_{os.getpid()}")
+    else:
+        engine = SearchEngine(workdir, embedder, config)
     engine.index(Document(id=i, title=d["title"], body=d["text"]) for i, d in corpus.items())
     return engine
 
 
 def run_eval(dataset_dir, *, mode: str, embedder: Embedder, workdir: str | Path | None = None,
-             config: SearchConfig = SearchConfig()) -> dict:
-    """Index the corpus in a temporary (or given) folder and evaluate one mode."""
+             config: SearchConfig = SearchConfig(), dsn: str | None = None) -> dict:
+    """Index the corpus in a temporary (or given) folder, or in PostgreSQL when ``dsn`` is
+    given, and evaluate one mode."""
     _, queries, qrels = load_beir(dataset_dir)
     with tempfile.TemporaryDirectory(prefix="search-eval-") as tmp:
-        engine = build_engine(dataset_dir, Path(workdir) if workdir else Path(tmp), embedder, config)
+        engine = build_engine(dataset_dir, Path(workdir) if workdir else Path(tmp), embedder, config, dsn)
         try:
             engine.query("warm up", mode=mode)
-            return evaluate(engine, queries, qrels, mode=mode, k=10)
+            result = evaluate(engine, queries, qrels, mode=mode, k=10)
+            result["backend"] = "postgresql" if dsn else "local"
+            return result
         finally:
+            if dsn:
+                engine.drop()
             engine.close()
 
 
@@ -108,8 +121,9 @@ def main(argv=None) -> int:
     parser.add_argument("--mode", choices=["keyword", "semantic", "hybrid"], default="hybrid")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--embedder", default=None, help='"hash" or a model folder (default: MiniLM)')
+    parser.add_argument("--dsn", default=None, help="evaluate the PostgreSQL backend in this database")
     args = parser.parse_args(argv)
-    result = run_eval(args.dataset_dir, mode=args.mode, embedder=load_embedder(args.embedder))
+    result = run_eval(args.dataset_dir, mode=args.mode, embedder=load_embedder(args.embedder), dsn=args.dsn)
     print(json.dumps(result) if args.json else format_table([result]))
     return 0
 

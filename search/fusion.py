@@ -50,3 +50,12 @@ def relative_score(lists: Sequence[tuple[Sequence[tuple[str, float]], float]]) -
 def ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
     """Sort fused scores best first; ties broken by id for determinism."""
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def fuse(config, lexical: Sequence[tuple[str, float]],
+         semantic: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The hybrid ranking of two (id, score) lists by ``config.fusion`` (a SearchConfig)."""
+    if config.fusion == "rrf":
+        return ranked(rrf([([i for i, _ in lexical], config.keyword_weight),
+                           ([i for i, _ in semantic], config.semantic_weight)], config.rrf_k))
+    return ranked(relative_score([(lexical, config.keyword_weight), (semantic, config.semantic_weight)]))

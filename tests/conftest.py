@@ -71,10 +71,14 @@ def _pg_template() -> str:
 
 
 def make_app(tmp_path, **overrides):
+    url = overrides.pop("SQLALCHEMY_DATABASE_URI", None) or database_url_for(tmp_path)
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SQLALCHEMY_DATABASE_URI": overrides.pop("SQLALCHEMY_DATABASE_URI", None) or database_url_for(tmp_path),
+        "SQLALCHEMY_DATABASE_URI": url,
+        # On PostgreSQL the search index lives there too (full-text search and pgvector).
+        "SEARCH_BACKEND": "postgresql" if url.startswith("postgresql") else "local",
+        "SEARCH_DATABASE_URL": url if url.startswith("postgresql") else "",
         "INDEX_PATH": str(tmp_path / "index"),
         "EMBEDDING_MODEL": "hash",
         "WORKER": "off",

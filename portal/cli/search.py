@@ -10,6 +10,8 @@ from flask.cli import AppGroup
 from kb import indexing
 from portal.cli.progress import progress_bar
 from portal.extensions import db
+from flask import current_app
+
 from portal.search_ext import engine, holder
 
 group = AppGroup("search", help="Search index: rebuild, check, process jobs, evaluate.")
@@ -70,20 +72,35 @@ def work(once: bool) -> None:
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(dataset_dir: str, mode: str, as_json: bool) -> None:
-    """Evaluate retrieval on a BEIR-layout data set (corpus.jsonl, queries.jsonl, qrels/test.tsv)."""
+@click.option("--backend", type=click.Choice(["local", "postgresql"]), default=None,
+              help="Search backend to evaluate (default: the configured HELPDESK_SEARCH_BACKEND).")
+def evaluate(dataset_dir: str, mode: str, as_json: bool, backend: str | None) -> None:
+    """Evaluate retrieval on a BEIR-layout data set (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+
+    The corpus goes into a temporary index of its own (a folder, or PostgreSQL tables that are
+    dropped afterwards); the live index is not touched."""
     from search.evaluation import run_eval
 
+    from portal.search_ext import libpq_url
+
     h = holder()
+    cfg = current_app.config
+    backend = backend or cfg["SEARCH_BACKEND"]
+    url = cfg["SEARCH_DATABASE_URL"] or cfg["SQLALCHEMY_DATABASE_URI"]
+    if backend == "postgresql" and not url.startswith("postgresql"):
+        raise click.ClickException("--backend postgresql needs HELPDESK_SEARCH_DATABASE_URL or "
+                                   "HELPDESK_DATABASE_URL set to a PostgreSQL database with pgvector.")
     embedder = h.embedder() if mode != "keyword" else _keyword_embedder()
     try:
-        result = run_eval(dataset_dir, mode=mode, embedder=embedder, config=h.config())
+        result = run_eval(dataset_dir, mode=mode, embedder=embedder, config=h.config(),
+                          dsn=libpq_url(url) if backend == "postgresql" else None)
     except (OSError, ValueError, KeyError) as exc:
         raise click.ClickException(f"Cannot evaluate {dataset_dir}: {type(exc).__name__}: {exc}. "
                                    "Expected corpus.jsonl, queries.jsonl and qrels/test.tsv (BEIR layout).") from None
     if as_json:
         click.echo(json.dumps(result))
         return
+    click.echo(f"backend    {result['backend']}")
     click.echo(f"mode       {result['mode']}")
     for key in ("ndcg@10", "recall@5", "recall@10", "mrr@10"):
         click.echo(f"{key:10} {result[key]:.4f}")

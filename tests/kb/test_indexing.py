@@ -160,15 +160,29 @@ def test_search_cli_reindex_verify(app, session, make_article):
     assert verify.exit_code == 0 and "consistent" in verify.output
 
 
+def _pretend_built_by(model: str, app) -> None:
+    """Rewrite the stored embedder name: the index's manifest files, or its PostgreSQL state."""
+    if app.config["SEARCH_BACKEND"] == "postgresql":
+        import psycopg
+
+        from portal.search_ext import libpq_url
+
+        with psycopg.connect(libpq_url(app.config["SEARCH_DATABASE_URL"])) as conn:
+            conn.execute("UPDATE search_state SET value = jsonb_set(value, '{embedder}', to_jsonb(%s::text)) "
+                         "WHERE key = 'current'", (model,))
+        return
+    for manifest in Path(app.config["INDEX_PATH"]).rglob("manifest.json"):
+        data = json.loads(manifest.read_text())
+        data["embedder"] = model
+        manifest.write_text(json.dumps(data))
+
+
 def test_reindex_replaces_an_index_built_by_another_model(app, session, make_article):
     make_article(title="Printer paper jam")
     runner = app.test_cli_runner()
     assert runner.invoke(args=["search", "reindex"]).exit_code == 0
     app.extensions["helpdesk_search"].close()
-    for manifest in Path(app.config["INDEX_PATH"]).rglob("manifest.json"):
-        data = json.loads(manifest.read_text())
-        data["embedder"] = "another-model"
-        manifest.write_text(json.dumps(data))
+    _pretend_built_by("another-model", app)
     verify = runner.invoke(args=["search", "verify"])
     assert verify.exit_code != 0 and "reindex" in str(verify.exception or verify.output)
     result = runner.invoke(args=["search", "reindex"])

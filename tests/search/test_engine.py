@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from search import Document, Hit, QueryError, SearchConfig, SearchEngine, HashEmbedder
+from search import Document, Hit, QueryError, SearchConfig
 
 MODES = ["keyword", "semantic", "hybrid"]
 
@@ -37,8 +37,8 @@ def test_duplicate_ids_in_one_batch_last_wins(engine):
     assert [h.id for h in engine.query("beta", mode="keyword")] == ["a"]
 
 
-def test_progress_callback_and_batches(tmp_path):
-    eng = SearchEngine(tmp_path, HashEmbedder())
+def test_progress_callback_and_batches(open_engine):
+    eng = open_engine()
     seen = []
     docs = (Document(f"d{i}", f"title {i}", f"body number {i}") for i in range(600))
     assert eng.index(docs, progress=seen.append) == 600
@@ -58,8 +58,8 @@ def test_hits_carry_ranks_and_passages(engine, make_docs):
 
 
 @pytest.mark.parametrize("ann_threshold", [20000, 0])
-def test_filters_never_leak(tmp_path, ann_threshold, make_docs):
-    eng = SearchEngine(tmp_path, HashEmbedder(), SearchConfig(ann_threshold=ann_threshold))
+def test_filters_never_leak(open_engine, ann_threshold, make_docs):
+    eng = open_engine(config=SearchConfig(ann_threshold=ann_threshold))
     docs = make_docs()
     eng.index(docs)
     facets = {d.id: d.fields for d in docs}
@@ -125,7 +125,7 @@ def test_chinese_query_finds_chinese_article(engine, make_docs):
     assert engine.query("卡纸", mode="keyword")[0].id == "article:4"
 
 
-def test_fix_in_last_paragraph_found_through_chunking(tmp_path):
+def test_fix_in_last_paragraph_found_through_chunking(open_engine):
     filler = " ".join(f"The laptop fleet inventory review meeting discussed budget item {i}." for i in range(80))
     fix = ("Fix for the endless boot loop: power off, open the case, reseat the BIOS jumper, "
            "clear the CMOS, and the boot loop stops once the BIOS settings reset.")
@@ -135,7 +135,7 @@ def test_fix_in_last_paragraph_found_through_chunking(tmp_path):
         ("Keyboard", "Replace keys on a laptop keyboard.")])]
     results = {}
     for name, words in [("chunked", 60), ("one-vector", 100_000)]:
-        eng = SearchEngine(tmp_path / name, HashEmbedder(), SearchConfig(chunk_words=words, chunk_overlap=15))
+        eng = open_engine(name, config=SearchConfig(chunk_words=words, chunk_overlap=15))
         eng.index([long_doc, *others])
         results[name] = (eng.stats()["chunks"], eng.query("bios jumper cmos boot loop", mode="semantic"))
     chunks, hits = results["chunked"]
@@ -153,10 +153,10 @@ def test_similar_excludes_itself(engine, make_docs):
     assert engine.similar("unknown") == []
 
 
-def test_reopen_keeps_data(tmp_path, make_docs):
-    eng = SearchEngine(tmp_path, HashEmbedder())
+def test_reopen_keeps_data(open_engine, make_docs):
+    eng = open_engine()
     eng.index(make_docs())
     eng.close()
-    again = SearchEngine(tmp_path, HashEmbedder())
+    again = open_engine()
     assert again.count() == len(make_docs())
     assert again.query("password", mode="keyword")[0].id == "article:3"

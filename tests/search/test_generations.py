@@ -32,28 +32,28 @@ def test_layout_and_manifest(tmp_path):
     eng.close()
 
 
-def test_manifest_mismatch_raises_with_reindex_hint(tmp_path):
-    SearchEngine(tmp_path, HashEmbedder(256)).index(docs("a", 3))
+def test_manifest_mismatch_raises_with_reindex_hint(open_engine):
+    open_engine(embedder=HashEmbedder(256)).index(docs("a", 3))
     with pytest.raises(IndexMismatchError, match="flask search reindex"):
-        SearchEngine(tmp_path, HashEmbedder(128))
+        open_engine(embedder=HashEmbedder(128))
     # The reindex command opens with allow_mismatch and rebuilds.
-    eng = SearchEngine(tmp_path, HashEmbedder(128), allow_mismatch=True)
+    eng = open_engine(embedder=HashEmbedder(128), allow_mismatch=True)
     with pytest.raises(IndexMismatchError):
         eng.query("topic")
     rb = eng.begin_rebuild()
     rb.add(docs("b", 4))
     rb.commit()
     assert eng.count() == 4
-    assert SearchEngine(tmp_path, HashEmbedder(128)).count() == 4
+    assert open_engine(embedder=HashEmbedder(128)).count() == 4
 
 
 CRASHER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {repo!r})
-    from search import Document, HashEmbedder, SearchEngine
+    from search import Document
     def docs(lo, hi):
         return [Document(f"new:{{i}}", f"new topic {{i}}", f"fresh body {{i}}") for i in range(lo, hi)]
-    eng = SearchEngine({path!r}, HashEmbedder())
+    eng = {engine}
     rb = eng.begin_rebuild(resume=True)
     rb.add(docs(0, 10))
     rb.flush("after-10")
@@ -64,10 +64,10 @@ CRASHER = textwrap.dedent("""
 """)
 
 
-def test_crash_mid_rebuild_then_resume(tmp_path):
-    live = SearchEngine(tmp_path, HashEmbedder())
+def test_crash_mid_rebuild_then_resume(open_engine, backend, tmp_path):
+    live = open_engine()
     live.index(docs("old", 5))
-    proc = subprocess.run([sys.executable, "-c", CRASHER.format(repo=str(REPO), path=str(tmp_path))],
+    proc = subprocess.run([sys.executable, "-c", CRASHER.format(repo=str(REPO), engine=open_engine.code())],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "database connection lost" in proc.stderr
     # The live generation is untouched and still answers.
@@ -78,12 +78,25 @@ def test_crash_mid_rebuild_then_resume(tmp_path):
     rb.flush("done")
     rb.commit()
     assert sorted(live.versions()) == sorted(f"new:{i}" for i in range(20))
-    assert not (tmp_path / "STAGING").exists()
-    assert len([p for p in tmp_path.iterdir() if p.name.startswith("gen-")]) == 1
+    assert generations(backend, open_engine, tmp_path) == 1
 
 
-def test_resume_false_discards_staging(tmp_path):
-    eng = SearchEngine(tmp_path, HashEmbedder())
+def generations(backend, open_engine, tmp_path) -> int:
+    """How many generations are stored (and check no rebuild is marked in progress)."""
+    if backend == "local":
+        assert not (tmp_path / "idx" / "STAGING").exists()
+        return len([p for p in (tmp_path / "idx").iterdir() if p.name.startswith("gen-")])
+    import psycopg
+
+    dsn, prefix = open_engine.location("idx")
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {prefix}_state WHERE key = 'staging'").fetchone()[0] == 0
+        return conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE %s",
+                            (f"{prefix}_doc_%",)).fetchone()[0]
+
+
+def test_resume_false_discards_staging(open_engine, backend, tmp_path):
+    eng = open_engine()
     with eng.begin_rebuild() as rb:
         rb.add(docs("x", 3))
         rb.flush("x3")
@@ -92,23 +105,24 @@ def test_resume_false_discards_staging(tmp_path):
     fresh.add(docs("y", 2))
     fresh.commit()
     assert sorted(eng.versions()) == ["y:0", "y:1"]
+    assert generations(backend, open_engine, tmp_path) == 1
 
 
-def test_second_concurrent_rebuild_refused_and_abort_keeps_live(tmp_path):
-    eng = SearchEngine(tmp_path, HashEmbedder())
+def test_second_concurrent_rebuild_refused_and_abort_keeps_live(open_engine, backend, tmp_path):
+    eng = open_engine()
     eng.index(docs("live", 2))
     rb = eng.begin_rebuild()
     with pytest.raises(RuntimeError, match="in progress"):
-        eng.begin_rebuild()
+        open_engine().begin_rebuild()  # another app server
     rb.add(docs("tmp", 3))
     rb.abort()
-    assert eng.count() == 2 and not (tmp_path / "STAGING").exists()
+    assert eng.count() == 2 and generations(backend, open_engine, tmp_path) == 1
 
 
-def test_generation_switch_while_reader_answers(tmp_path):
-    writer = SearchEngine(tmp_path, HashEmbedder())
+def test_generation_switch_while_reader_answers(open_engine):
+    writer = open_engine()
     writer.index(docs("gen1", 20))
-    reader = SearchEngine(tmp_path, HashEmbedder())  # stands for another process
+    reader = open_engine()  # stands for another process
     errors, answered, stop = [], [0], threading.Event()
 
     def read():
@@ -155,8 +169,8 @@ def test_write_lock_excludes_other_writers(tmp_path):
     assert done.is_set() and eng.count() == 2
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
-    engines = [SearchEngine(tmp_path, HashEmbedder()) for _ in range(2)]
+def test_concurrent_writers_lose_nothing(open_engine):
+    engines = [open_engine() for _ in range(2)]
     threads = [threading.Thread(target=lambda e=e, p=p: [e.index([d]) for d in docs(p, 15)])
                for e, p in zip(engines, ("p", "q"))]
     for t in threads:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from search import Document, SearchEngine
+from search import Document
 
 
 def test_embeddings_are_normalised_384(real_embedder):
@@ -13,8 +13,8 @@ def test_embeddings_are_normalised_384(real_embedder):
     assert real_embedder.dim == 384 and real_embedder.name == "all-MiniLM-L6-v2"
 
 
-def test_paraphrase_without_shared_words(tmp_path, real_embedder):
-    eng = SearchEngine(tmp_path, real_embedder)
+def test_paraphrase_without_shared_words(open_engine, real_embedder):
+    eng = open_engine(embedder=real_embedder)
     eng.index([
         Document("battery", "Notebook battery dead", "If the notebook shows no lights, charge the battery "
                  "for an hour with the original adapter, then hold the start button for 30 seconds."),
