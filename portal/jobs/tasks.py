@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, has_app_context
+from redis.exceptions import LockError
 
 log = logging.getLogger(__name__)
 _fallback_app: Flask | None = None
@@ -32,25 +33,37 @@ def drain_index() -> int:
     """Apply every pending index job from the database table; returns how many."""
     from kb.indexing import process_jobs
     from portal.extensions import db
-    from portal.jobs.trigger import clear_drain_trigger
+    from portal.jobs.connection import key, redis_for
+    from portal.jobs.trigger import DRAIN_TIMEOUT, clear_drain_trigger
     from portal.search_ext import holder
 
     app = _app()
-    with app.app_context():
-        # Cleared before reading the table: a commit made from now on triggers another drain.
-        clear_drain_trigger(app)
-        done = 0
+    # One drain at a time across the cluster (the index has one writer at a time); a second
+    # drain waits for the first, then finds what was committed meanwhile.
+    lock = redis_for(app).lock(key(app, "drain-lock"), timeout=DRAIN_TIMEOUT, blocking_timeout=DRAIN_TIMEOUT)
+    if not lock.acquire():
+        raise RuntimeError("another drain held the lock for the whole job timeout")
+    try:
+        with app.app_context():
+            # Cleared before reading the table: a commit made from now on triggers another drain.
+            clear_drain_trigger(app)
+            done = 0
+            try:
+                engine = holder().engine
+                while n := process_jobs(db.session, engine):
+                    db.session.commit()
+                    done += n
+                db.session.rollback()
+            except Exception:
+                db.session.commit()  # keep attempts/last_error written by process_jobs
+                raise
+            finally:
+                db.session.remove()
+    finally:
         try:
-            engine = holder().engine
-            while n := process_jobs(db.session, engine):
-                db.session.commit()
-                done += n
-            db.session.rollback()
-        except Exception:
-            db.session.commit()  # keep attempts/last_error written by process_jobs
-            raise
-        finally:
-            db.session.remove()
+            lock.release()
+        except LockError:  # it expired (a drain longer than the timeout); nothing to give back
+            log.warning("the drain lock had expired before the drain ended")
     return done
 
 

@@ -161,6 +161,18 @@ def test_a_drain_is_safe_to_run_twice(app, session, make_article):
     assert titles(session, "dock firmware")[:1] == ["Docking station not detected"]
 
 
+def test_drains_take_turns_across_workers(app, session, make_article, redis_conn):
+    make_article(title="Docking station not detected", body="Update the dock firmware.")
+    other = redis_conn.lock(f"{app.config['QUEUE_NAME']}:drain-lock", timeout=10, thread_local=False)
+    assert other.acquire(blocking=False)  # a drain running in another worker
+    threading.Timer(0.5, other.release).start()
+    started = time.monotonic()
+    work(app)
+    assert time.monotonic() - started >= 0.45  # it waited for the other drain, then drained
+    assert queue_for(app).finished_job_registry.count == 1
+    assert titles(session, "dock firmware")[:1] == ["Docking station not detected"]
+
+
 def test_commits_without_index_jobs_trigger_nothing(app, make_user):
     make_user("agent")
     assert queue_for(app).count == 0
