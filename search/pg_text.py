@@ -54,8 +54,3 @@ def segment(text: str | None) -> str:
 def quote_lexeme(lexeme: str) -> str:
     """A lexeme as a quoted tsquery operand (``'it''s'``): its characters have no meaning."""
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def or_query(lexemes: list[str]) -> str:
-    """A tsquery literal matching any of ``lexemes`` (already normalised by PostgreSQL)."""
-    return " | ".join(quote_lexeme(lx) for lx in lexemes)
