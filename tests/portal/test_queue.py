@@ -6,7 +6,6 @@ processes. Redis must run at HELPDESK_TEST_REDIS_URL (default 127.0.0.1:6379/0).
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -204,23 +203,19 @@ def test_redis_down_at_commit_loses_no_index_job(app, session, make_article, cli
 
 # ---------------------------------------------------------------- retries and the dead letters
 
-def _break_index(app):
-    """The index was built by another model: the engine refuses to open (a real failure)."""
-    h = holder()
-    h.engine
-    h.close()
-    saved = {}
-    for manifest in Path(app.config["INDEX_PATH"]).rglob("manifest.json"):
-        saved[manifest] = manifest.read_text()
-        data = json.loads(saved[manifest])
-        data["embedder"] = "some-other-model"
-        manifest.write_text(json.dumps(data))
-    return saved
+def _restart_with_model(app, model: str) -> None:
+    """What restarting the worker with another EMBEDDING_MODEL does: a new search holder."""
+    from portal.search_ext import SearchHolder
+
+    app.extensions["helpdesk_search"].close()
+    app.config["EMBEDDING_MODEL"] = model
+    app.extensions["helpdesk_search"] = SearchHolder(app)
 
 
 def test_a_failing_job_is_retried_then_dead_lettered_and_retried_by_an_admin(app, session, make_article,
                                                                              make_user, login, client):
-    saved = _break_index(app)
+    holder().engine  # the index, built with the "hash" model
+    _restart_with_model(app, "hash-64")  # a real failure: the index was built by another model
     make_article(title="Docking station not detected", body="Update the dock firmware.")
     work(app)
     q = queue_for(app)
@@ -241,8 +236,7 @@ def test_a_failing_job_is_retried_then_dead_lettered_and_retried_by_an_admin(app
     assert f"/admin/jobs/{job_id}/retry" in html and f"/admin/jobs/{job_id}/delete" in html
 
     assert client.post(f"/admin/jobs/{job_id}/retry").status_code == 400  # no CSRF token
-    for manifest, text in saved.items():  # the cause is gone
-        manifest.write_text(text)
+    _restart_with_model(app, "hash")  # the cause is gone
     resp = client.post(f"/admin/jobs/{job_id}/retry", data={"csrf_token": csrf_token_from(html)})
     assert resp.status_code == 302
     assert q.failed_job_registry.count == 0 and q.count == 1
@@ -306,6 +300,16 @@ def test_the_jobs_page_is_linked_for_admins(app, client, make_user, login):
     assert "No failed jobs on the queue." in html
 
 
+def test_the_jobs_page_in_chinese_and_without_the_queue(app, client, make_user, login):
+    login(make_user("admin", locale="zh"))
+    html = client.get("/admin/jobs").get_data(as_text=True)
+    assert "后台任务" in html and "队列中没有失败的任务。" in html
+    app.config["WORKER"] = "thread"  # the embedded default: only the database's index jobs
+    html = client.get("/admin/jobs").get_data(as_text=True)
+    assert "没有失败的索引任务。" in html and "失败的队列任务" not in html
+    assert client.post("/admin/jobs/abc/retry").status_code == 404
+
+
 # ---------------------------------------------------------------- periodic tasks, once per cluster
 
 def test_periodic_tasks_run_once_across_two_beats(app, session):
@@ -344,6 +348,8 @@ def test_two_worker_processes_run_each_due_task_once(app, session, make_article,
            "HELPDESK_INSTANCE_PATH": app.config["INSTANCE_PATH"], "HELPDESK_INDEX_PATH": app.config["INDEX_PATH"],
            "HELPDESK_EMBEDDING_MODEL": "hash", "HELPDESK_SECRET_KEY": "test-secret", "HELPDESK_WORKER": "rq",
            "HELPDESK_REDIS_URL": REDIS_URL, "HELPDESK_QUEUE_NAME": app.config["QUEUE_NAME"],
+           "HELPDESK_SEARCH_BACKEND": app.config["SEARCH_BACKEND"],
+           "HELPDESK_SEARCH_DATABASE_URL": app.config.get("SEARCH_DATABASE_URL") or "",
            "HELPDESK_REVIEW_PERIODS": "week", "HELPDESK_SMTP_HOST": "", "HELPDESK_IMAP_HOST": ""}
     cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "rq", "--burst"]
     procs = [subprocess.Popen([*cmd, "--name", f"{app.config['QUEUE_NAME']}-{i}"], cwd=ROOT, env=env,
