@@ -113,19 +113,33 @@ PERIODIC_TASKS = {"sweep": _sweep, "sla": _sla, "reviews": _reviews, "outbox": _
 
 
 def run_periodic(name: str):
-    """One pass of the named periodic task (see ``portal.jobs.beat``)."""
+    """One pass of the named periodic task (see ``portal.jobs.beat``). A pass of the same
+    task still running anywhere (a long one, or a retry meeting the next period) makes this
+    one a no-op: the passes never overlap, as in the thread worker."""
     from portal.extensions import db
+    from portal.jobs.beat import TASK_TIMEOUT
+    from portal.jobs.connection import key, redis_for
 
     try:
         task = PERIODIC_TASKS[name]
     except KeyError:
         raise ValueError(f"unknown periodic task {name!r}") from None
     app = _app()
-    with app.app_context():
+    lock = redis_for(app).lock(key(app, "running", name), timeout=TASK_TIMEOUT)
+    if not lock.acquire(blocking=False):
+        log.info("periodic task %s: a pass is still running elsewhere; skipped", name)
+        return "skipped: a pass is still running"
+    try:
+        with app.app_context():
+            try:
+                return task(app)
+            except Exception:
+                db.session.rollback()
+                raise
+            finally:
+                db.session.remove()
+    finally:
         try:
-            return task(app)
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
+            lock.release()
+        except LockError:
+            log.warning("periodic task %s ran longer than its lock (%s s)", name, TASK_TIMEOUT)

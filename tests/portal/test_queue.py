@@ -342,6 +342,27 @@ def test_periodic_tasks_run_once_across_two_beats(app, session):
     assert q.finished_job_registry.count == 5 and q.failed_job_registry.count == 0
 
 
+def test_passes_of_one_periodic_task_never_overlap(app, redis_conn):
+    from datetime import timedelta
+
+    from kb.db import utcnow
+    from kb.intake_models import IntakeSession
+
+    _db.session.add(IntakeSession(token="t" * 43, started_at=utcnow() - timedelta(hours=2),
+                                  last_activity_at=utcnow() - timedelta(hours=2)))
+    _db.session.commit()
+    q = queue_for(app)
+    running = redis_conn.lock(f"{app.config['QUEUE_NAME']}:running:sweep", timeout=10)
+    assert running.acquire(blocking=False)  # a sweep still running in another worker
+    job = q.enqueue(run_periodic, "sweep")
+    work(app)
+    assert job.return_value(refresh=True) == "skipped: a pass is still running"
+    running.release()
+    job = q.enqueue(run_periodic, "sweep")
+    work(app)
+    assert job.return_value(refresh=True) == 1  # the idle intake session marked abandoned
+
+
 def test_two_worker_processes_run_each_due_task_once(app, session, make_article, tmp_path):
     make_article(title="Docking station not detected", body="Update the dock firmware.")
     env = {**os.environ, "HELPDESK_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
