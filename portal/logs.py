@@ -50,7 +50,8 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonLogFormatter(JsonFormatter):
-    """timestamp (UTC ISO), level, logger, message, request_id when in a request, then extras."""
+    """timestamp (UTC ISO), level, logger, message, request_id when in a request, pid (which
+    worker process), then the record's extras."""
 
     def __init__(self):
         super().__init__(["levelname", "name", "message"], timestamp=True,
@@ -61,6 +62,7 @@ class JsonLogFormatter(JsonFormatter):
         log_data.pop("request_tag", None)
         if log_data.get("request_id") is None:
             log_data.pop("request_id", None)
+        log_data.setdefault("pid", record.process)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -97,6 +99,7 @@ def configure(fmt: str = "text", level: str = "INFO") -> None:
         root.removeHandler(old)
     root.addHandler(make_handler(fmt))
     root.setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin at every start
 
 
 def _safe_path() -> str:
@@ -133,3 +136,28 @@ def init_app(app: Flask) -> None:
             "method": request.method, "path": _safe_path(), "status": response.status_code,
             "duration_ms": duration, "user_id": _user_id(), "remote_addr": request.remote_addr})
         return response
+
+
+class GunicornAccessFormatter(JsonLogFormatter):
+    """gunicorn's own access line as JSON (gunicorn.conf.py, HELPDESK_ACCESS_LOG): the fields
+    come from gunicorn's atoms; never the query string, which can carry tokens."""
+
+    def add_fields(self, log_data, record, message_dict):
+        atoms = record.args if isinstance(record.args, dict) else {}
+        record.message = f"{atoms.get('m', '-')} {atoms.get('U', '-')} {atoms.get('s', '-')}"
+        super().add_fields(log_data, record, message_dict)
+        micros = atoms.get("D")
+        request_id = atoms.get("{x-request-id}o")
+        log_data.update({
+            "method": atoms.get("m"), "path": atoms.get("U"), "status": _int_or_none(atoms.get("s")),
+            "bytes": atoms.get("B"), "duration_ms": round(micros / 1000, 1) if isinstance(micros, int) else None,
+            "remote_addr": atoms.get("h"), "user_agent": atoms.get("a")})
+        if request_id and request_id != "-":
+            log_data["request_id"] = request_id
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
