@@ -97,8 +97,15 @@ if os.environ.get("HELPDESK_LOG_FORMAT") == "json":
 
 
 def _flask_app(server_or_worker):
-    """The Flask app gunicorn loaded (wsgi:app); with preload_app it is the master's own."""
+    """The Flask app gunicorn loaded (wsgi:app); with preload_app it is the master's own.
+    The hooks reach the app's parts through ``app.extensions`` (nothing but wsgi.py and the
+    tests imports ``portal``: tests/test_architecture.py)."""
     return server_or_worker.app.wsgi()
+
+
+def _search(app):
+    """portal.search_ext.holder() for this app: the search engine and its embedding model."""
+    return app.extensions["helpdesk_search"]
 
 
 def when_ready(server):
@@ -109,8 +116,6 @@ def when_ready(server):
     if not server.cfg.preload_app:
         server.log.info("preload off: each worker loads the embedding model on first use")
         return
-    from portal.search_ext import holder
-
     app = _flask_app(server)
     started = time.perf_counter()
     if not str(app.config.get("EMBEDDING_MODEL") or "").startswith("hash"):  # the hash embedder needs no torch
@@ -118,7 +123,7 @@ def when_ready(server):
 
         torch.set_num_threads(1)  # before the model loads, so the master never starts a thread pool
     with app.app_context():
-        embedder = holder().embedder()
+        embedder = _search(app).embedder()
         embedder.encode(["warm up the model before fork"])
     app.extensions["helpdesk_preloaded_embedder"] = embedder
     server.log.info("embedding model %s loaded in the master (pid %d) before fork in %.1f s",
@@ -134,15 +139,12 @@ def post_fork(server, worker):
         sys.modules["torch"].set_num_threads(int(threads_per_worker))
     if not server.cfg.preload_app:
         return
-    from portal.extensions import db
-    from portal.search_ext import holder
-
     app = _flask_app(server)
     with app.app_context():
-        for engine in db.engines.values():
+        for engine in app.extensions["sqlalchemy"].engines.values():
             engine.dispose(close=False)  # forget the master's pool without closing its sockets
         preloaded = app.extensions.get("helpdesk_preloaded_embedder")
-        if preloaded is not None and holder().embedder() is preloaded:
+        if preloaded is not None and _search(app).embedder() is preloaded:
             worker.log.info("worker %d uses the embedding model loaded in the master", os.getpid())
 
 

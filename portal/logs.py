@@ -93,10 +93,20 @@ def make_handler(fmt: str) -> logging.Handler:
 
 
 def configure(fmt: str = "text", level: str = "INFO") -> None:
-    """Install one stderr handler on the root logger (idempotent: a second app replaces it)."""
+    """Install one stderr handler on the root logger (idempotent: a second app replaces it).
+
+    The app owns the console: a plain console handler left by ``logging.basicConfig`` or by
+    alembic's ``fileConfig`` (migrations/env.py, run by ``flask db upgrade`` and by tests that
+    migrate in-process) would print every line twice, and the loggers that ``fileConfig``
+    disabled would stay silent; both are undone here."""
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_helpdesk", False)]:
+    consoles = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    for old in [h for h in root.handlers if getattr(h, "_helpdesk", False)
+                or (type(h) is logging.StreamHandler and h.stream in consoles)]:
         root.removeHandler(old)
+    for existing in list(logging.root.manager.loggerDict.values()):
+        if isinstance(existing, logging.Logger) and existing.disabled:
+            existing.disabled = False
     root.addHandler(make_handler(fmt))
     root.setLevel(level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin at every start
