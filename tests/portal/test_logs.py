@@ -177,3 +177,19 @@ def test_proxy_fix_setting(monkeypatch, tmp_path):
     assert resolve(Settings.from_env({"HELPDESK_PROXY_FIX": "2"}), str(tmp_path))["PROXY_FIX"] == 2
     with pytest.raises(ConfigError, match="HELPDESK_PROXY_FIX"):
         Settings.from_env({"HELPDESK_PROXY_FIX": "-1"})
+
+
+def test_logging_survives_alembics_file_config():
+    """migrations/env.py runs logging.config.fileConfig (disabling every existing logger and
+    adding its own console handler); the next configure() gives the app its logging back."""
+    import logging.config
+    from pathlib import Path
+
+    request_logger = logging.getLogger("portal.request")
+    logging.config.fileConfig(Path(__file__).resolve().parents[2] / "migrations" / "alembic.ini")
+    assert request_logger.disabled
+    logs.configure("text", "INFO")
+    assert not request_logger.disabled
+    consoles = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)
+                and not h.__class__.__module__.startswith("_pytest")]
+    assert len(consoles) == 1 and getattr(consoles[0], "_helpdesk", False)
