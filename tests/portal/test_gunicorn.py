@@ -157,3 +157,38 @@ def test_real_model_encodes_in_every_worker_after_fork(start):
     assert set(answered) == server.worker_pids() and set(answered.values()) == {200}
     _assert_preloaded_once(server)
     server.stop()
+
+
+def test_workers_share_the_rate_limit_through_redis(start):
+    """Three worker processes, one Redis: the suggestion limit (3 per minute) counts across
+    them (each worker alone would let 3 through). The client address comes from
+    X-Forwarded-For (HELPDESK_PROXY_FIX=1), a made-up one per run, whose keys are removed after."""
+    import random
+
+    import redis
+
+    address = f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    server = start("hash", 3, HELPDESK_REDIS_URL="redis://127.0.0.1:6379/0", HELPDESK_PROXY_FIX="1",
+                   HELPDESK_SUGGEST_RATE_LIMIT="3 per minute")
+    try:
+        server.wait_until_every_worker_answers("/readyz")
+        codes = []
+        for i in range(9):
+            req = urllib.request.Request(server.base + "/api/suggest?q=printer", headers={
+                "X-Forwarded-For": address, "X-Request-ID": f"limit-{i}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    codes.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                codes.append(exc.code)
+        lines = [r for r in _records(server.log) if r["logger"] == "portal.request" and r["path"] == "/api/suggest"]
+        assert sorted(codes) == [200] * 3 + [429] * 6, codes
+        assert {r["remote_addr"] for r in lines} == {address}
+        assert len({r["pid"] for r in lines}) >= 2, "the requests should have reached more than one worker"
+        assert list(client.scan_iter(match=f"*{address}*")), "the counter lives in Redis"
+    finally:
+        server.stop()
+        for key in client.scan_iter(match=f"*{address}*"):
+            client.delete(key)
+        client.close()
