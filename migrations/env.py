@@ -11,9 +11,10 @@ import kb.models  # noqa: F401  (registers every table on the metadata)
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# alembic.ini's logging, unless the app has set up logging already (portal.logs: JSON or text);
+# never switch off the loggers that exist (fileConfig's default would silence the app's).
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

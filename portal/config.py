@@ -213,6 +213,9 @@ def resolve(settings: Settings, default_instance: str) -> dict:
         "SUGGEST_RATE_LIMIT": settings.SUGGEST_RATE_LIMIT,
         # Left at memory:// with Redis configured, the limits live in Redis, so every app server
         # and worker process counts the same attempts (docs/deploy.md).
+        # If the shared store (Redis) is unreachable, count in memory meanwhile instead of
+        # failing the login, suggestion and API requests.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_STORAGE_URI": (_redis_limits_uri(settings.REDIS_URL)
                                   if settings.REDIS_URL and settings.RATELIMIT_STORAGE_URI == "memory://"
                                   else settings.RATELIMIT_STORAGE_URI),
