@@ -107,7 +107,10 @@ def reindex(session: Session, engine: SearchEngine, *, resume: bool = True,
         if not ids:
             break
         articles = _load(session, ids)
-        rebuild.add(article_document(articles[i]) for i in ids if i in articles)
+        docs = [article_document(articles[i]) for i in ids if i in articles]
+        if commit:  # end the read transaction before embedding: on SQLite it holds the write lock
+            commit()
+        rebuild.add(docs)
         last_id = ids[-1]
         rebuild.flush(str(last_id))
         done += len(ids)
