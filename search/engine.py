@@ -21,7 +21,7 @@ from .embedders import Embedder
 from .fusion import fuse
 from .generations import (FileLock, check_manifest, make_manifest, next_generation,
                           pointer_stamp, read_pointer, write_atomic, write_manifest)
-from .pipeline import batched, embed_documents, write_entries
+from .pipeline import index_batches, write_entries
 from .types import Document, Hit, QueryError, SearchConfig
 from .vectors import STORE_FILE, VectorData
 
@@ -184,14 +184,8 @@ class SearchEngine:
               progress: Callable[[int], None] | None = None) -> int:
         """Upsert documents (batch by batch, each batch committed atomically)."""
         self._usable()
-        done = 0
-        for batch in batched(docs, INDEX_BATCH):
-            entries = embed_documents(batch, self.embedder, self.config)  # outside the lock
-            self._write(entries, [])
-            done += len(entries)
-            if progress:
-                progress(done)
-        return done
+        return index_batches(docs, self.embedder, self.config, lambda entries: self._write(entries, []),
+                             progress, INDEX_BATCH)
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents by id; returns how many were present."""

@@ -29,7 +29,7 @@ from .embedders import Embedder
 from .engine import check_args, check_mode
 from .fusion import fuse
 from .pg_text import clean, quote_lexeme, segment
-from .pipeline import batched, embed_documents
+from .pipeline import index_batches
 from .types import Document, Hit, SearchConfig
 
 REFRESH_INTERVAL = 0.5        # how often a reader looks whether a rebuild switched generations
@@ -129,14 +129,8 @@ class PgSearchEngine:
     def index(self, docs: Iterable[Document], *, progress: Callable[[int], None] | None = None) -> int:
         """Upsert documents (batch by batch, each batch one transaction)."""
         self._current()
-        done = 0
-        for batch in batched(docs, INDEX_BATCH):
-            entries = embed_documents(batch, self.embedder, self.config)  # outside any transaction
-            self.write_entries(entries, [])
-            done += len(entries)
-            if progress:
-                progress(done)
-        return done
+        return index_batches(docs, self.embedder, self.config, lambda entries: self.write_entries(entries, []),
+                             progress, INDEX_BATCH)
 
     def delete(self, ids: Iterable[str]) -> int:
         wanted = list(dict.fromkeys(str(i) for i in ids))

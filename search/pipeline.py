@@ -59,6 +59,20 @@ def embed_documents(docs: Sequence[Document], embedder: Embedder,
     return out
 
 
+def index_batches(docs: Iterable[Document], embedder: Embedder, config: SearchConfig, write,
+                  progress=None, size: int = 256) -> int:
+    """Embed ``docs`` batch by batch (outside any lock or transaction) and hand each batch of
+    entries to ``write``; ``progress(done)`` after each. Returns how many were written."""
+    done = 0
+    for batch in batched(docs, size):
+        entries = embed_documents(batch, embedder, config)
+        write(entries)
+        done += len(entries)
+        if progress:
+            progress(done)
+    return done
+
+
 def write_entries(gen_dir: Path, ix, data: VectorData, entries: Sequence[Entry],
                   deletes: Sequence[str], config: SearchConfig) -> VectorData:
     """Persist a batch to one generation: Whoosh commit first, vectors last."""
