@@ -33,6 +33,38 @@ def embedding_text(title: str | None, description: str | None = None) -> str:
     return normalize_text(join_fields([title, description]))
 
 
+class MemoEmbedder:
+    """An embedder that remembers what it encoded, warmed with a new ticket's texts before the
+    write transaction opens: on SQLite the write lock is held from a transaction's first
+    statement, and encoding inside it made concurrent submissions queue behind each other
+    (bench/load.py). Registration then encodes nothing more (triage and the stored vector
+    use texts warmed here); a text it has not seen is encoded as usual."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+        self.name, self.dim = embedder.name, embedder.dim
+        self._memo: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def warmed(cls, embedder, title: str, description: str) -> "MemoEmbedder | None":
+        if embedder is None:
+            return None
+        memo = cls(embedder)
+        title, description = (title or "").strip(), (description or "").strip()
+        memo.encode([embedding_text(f"{title}\n{description}".strip()), embedding_text(title, description)])
+        return memo
+
+    def encode(self, texts) -> np.ndarray:
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            for text, vec in zip(missing, np.asarray(self._embedder.encode(missing), dtype=np.float32)):
+                self._memo[text] = vec
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._memo[t] for t in texts])
+
+
 def encode(embedder, text: str) -> np.ndarray:
     """One normalised float32 vector for ``text``."""
     vec = np.asarray(embedder.encode([text]), dtype=np.float32).reshape(-1)

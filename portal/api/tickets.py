@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from kb import permissions, ticket_work
 from kb.taxonomy import get_category
+from kb.ticket_similarity import MemoEmbedder
 from kb.ticket_messages import visible_messages
 from kb.tickets import IMPACTS, URGENCIES, Ticket, create_ticket, get_ticket
 from kb.users import User
@@ -85,13 +86,17 @@ def create():
     description = string_field(data, "description", required=True)
     impact, urgency = _choice(data, "impact", IMPACTS), _choice(data, "urgency", URGENCIES)
     category_id, subcategory_id = _category(data)
+    db.session.commit()  # end the read transaction (and its SQLite write lock) before encoding
     ticket = create_ticket(db.session, actor, title=title, description=description, channel="api",
                            category_id=category_id, subcategory_id=subcategory_id, impact=impact, urgency=urgency,
-                           embedder=embedder(), window_days=current_app.config["DEFLECTION_WINDOW_DAYS"])
+                           embedder=MemoEmbedder.warmed(embedder(), title, description),
+                           window_days=current_app.config["DEFLECTION_WINDOW_DAYS"])
+    payload = {"ticket": ticket_json(ticket)}  # before the commit: reading it afterwards opens a transaction
+    location = url_for("api_v1.read", ticket_id=ticket.id)
     db.session.commit()
-    response = jsonify({"ticket": ticket_json(ticket)})
+    response = jsonify(payload)
     response.status_code = 201
-    response.headers["Location"] = url_for("api_v1.read", ticket_id=ticket.id)
+    response.headers["Location"] = location
     return response
 
 

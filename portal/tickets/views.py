@@ -18,6 +18,7 @@ from kb.deflection import ProblemMatcher
 from kb.errors import ValidationError
 from kb.search_service import search_articles
 from kb.taxonomy import Category, top_categories
+from kb.ticket_similarity import MemoEmbedder
 from kb.tickets import DESCRIPTION_MAX, TITLE_MAX, create_ticket, get_ticket, list_my_tickets
 from portal.extensions import db
 from portal.intake import browser
@@ -134,6 +135,8 @@ def new():
         token = form.intake.data
         row = intake.get_intake(db.session, token) if browser.owns(token) else None
         category_id, subcategory_id = _split_category(form.category.data)
+        db.session.commit()  # end the read transaction (and its SQLite write lock) before encoding
+        warmed = MemoEmbedder.warmed(_embedder(), form.title.data, form.description.data)
         try:
             ticket = create_ticket(db.session, actor(), title=form.title.data, description=form.description.data,
                                    intake=row, matcher=_matcher(),
@@ -141,7 +144,7 @@ def new():
                                    contact_email=form.contact_email.data, contact_phone=form.contact_phone.data,
                                    category_id=category_id, subcategory_id=subcategory_id,
                                    impact=form.impact.data or None, urgency=form.urgency.data or None,
-                                   embedder=_embedder())
+                                   embedder=warmed)
         except ValidationError as e:
             show_error(form, e)
             return render_template("tickets/new.html", form=form), 400

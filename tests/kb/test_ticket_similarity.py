@@ -111,3 +111,31 @@ def test_similar_resolved_shows_only_visible_resolved_tickets_with_their_resolut
     with pytest.raises(NotFound):
         sim.similar_resolved(session, people["other"], current, emb)
     assert len(sim.similar_resolved(session, people["lead"], current, emb, limit=1)) == 1
+
+
+def test_memo_embedder_encodes_a_new_ticket_once_and_before_registration(session, make_user):
+    """Warmed before the write transaction, registration encodes nothing more, and the stored
+    vector is the one a plain embedder gives."""
+    from kb.ticket_similarity import MemoEmbedder
+    from kb.tickets import create_ticket
+    from kb.ticket_similarity import TicketVector
+    from search import HashEmbedder
+
+    class Counting(HashEmbedder):
+        calls = 0
+
+        def encode(self, texts):
+            Counting.calls += len(list(texts))
+            return super().encode(texts)
+
+    user = make_user()
+    memo = MemoEmbedder.warmed(Counting(), "VPN drops", "The VPN disconnects every few minutes.")
+    warm_calls = Counting.calls
+    ticket = create_ticket(session, user, title="VPN drops", description="The VPN disconnects every few minutes.",
+                           embedder=memo)
+    assert Counting.calls == warm_calls  # nothing encoded inside the transaction
+    plain = create_ticket(session, user, title="VPN drops", description="The VPN disconnects every few minutes.",
+                          embedder=HashEmbedder())
+    assert session.get(TicketVector, ticket.id).vector == session.get(TicketVector, plain.id).vector
+    assert MemoEmbedder.warmed(None, "a", "b") is None
+    assert memo.encode([]).shape == (0, memo.dim)
