@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from kb.attachments import human_size
@@ -75,3 +76,27 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(InvalidTransition)
     def kb_transition(e):
         return error_response(409, str(e))
+
+    @app.errorhandler(OperationalError)
+    def database_busy(e):
+        """SQLite's write lock past its timeout, or PostgreSQL restarting: a clear 503 (the
+        transaction was rolled back). Nothing here may touch the database: the language comes
+        from the browser, not the user's setting, and the page does not load the user."""
+        from flask_babel import force_locale
+
+        from portal.api.errors import RETRY_AFTER_SECONDS, database_busy_message, error_json
+        from portal.i18n import LANGUAGES
+
+        app.logger.error("database unavailable: %s", str(e).splitlines()[0][:300])
+        lang = request.accept_languages.best_match(list(LANGUAGES), default=app.config["BABEL_DEFAULT_LOCALE"])
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        with force_locale(lang):
+            if request.path.startswith("/api/"):
+                return error_json(503, database_busy_message(), headers=headers)
+            if wants_json():
+                return jsonify({"error": {"status": 503, "message": database_busy_message(),
+                                          "request_id": current_request_id()}}), 503, headers
+            # Rendered without the context processors: Flask-Login's would load the user.
+            page = app.jinja_env.get_template("errors/unavailable.html").render(
+                message=database_busy_message(), lang=lang, request_id=current_request_id(), path=request.path)
+            return page, 503, headers

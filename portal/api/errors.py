@@ -42,6 +42,16 @@ def _messages() -> dict[int, str]:
     }
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def database_busy_message() -> str:
+    """For a database that is busy (SQLite's write lock past its timeout) or restarting: the
+    request's transaction was rolled back, so trying again is safe."""
+    return _("The database is busy or restarting, so this request was not carried out. "
+             "Please try again in a few seconds.")
+
+
 class ApiError(Exception):
     """Raised by API views; rendered by :func:`error_json`."""
 

@@ -192,3 +192,39 @@ def test_api_is_rate_limited_per_token(tmp_path):
         db.engine.dispose()
     assert codes == [200, 200, 429]
     assert last["error"]["code"] == "rate_limited"
+
+
+def test_a_locked_database_is_a_clear_503_and_nothing_is_half_saved(app, db, client, session, make_user, token_for,
+                                                                    login):
+    """SQLite's write lock held past the busy timeout (here by another connection): the API
+    answers 503 with Retry-After in its error shape, the page an HTML 503, and no ticket is
+    stored; once the lock is gone the same request succeeds."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import make_url
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the write lock is SQLite's")  # PostgreSQL restarts: bench/faults.py postgres-restart
+    user = make_user()
+    auth = token_for(user)
+    login(user)
+    event.listen(db.engine, "connect", lambda conn, _rec: conn.execute("PRAGMA busy_timeout=200"))
+    session.remove()
+    db.engine.dispose()  # new connections get the short timeout
+    holder = sqlite3.connect(make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        resp = client.post("/api/v1/tickets", json={"title": "Locked", "description": "While the lock is held."},
+                           headers=auth)
+        err = error_of(resp, 503, "unavailable")
+        assert "try again" in err["message"] and resp.headers["Retry-After"] == "5"
+        page = client.get("/tickets/new", headers={"Accept": "text/html"})
+        assert page.status_code == 503 and "try again" in page.get_data(as_text=True)
+    finally:
+        holder.rollback()
+        holder.close()
+    session.remove()
+    assert session.query(Ticket).filter_by(title="Locked").count() == 0
+    resp = client.post("/api/v1/tickets", json={"title": "Locked", "description": "After the lock."}, headers=auth)
+    assert resp.status_code == 201
