@@ -161,7 +161,7 @@ def web_worker_kill() -> dict:
                 os.kill(victim, signal.SIGKILL)
                 killed.append(victim)
                 time.sleep(4)
-            recovered = time.time()
+            recovered = time.monotonic()
             respawned = wait_for(lambda: len(workers_of(inst.gunicorn.pid)) == 4 and
                                  not set(killed) & set(workers_of(inst.gunicorn.pid)), 60)
             time.sleep(6)
@@ -184,7 +184,8 @@ def pg_ctl(folder: Path, *args: str) -> None:
     cmd = [str(binary), "-D", str(folder), "-w", *args]
     if os.geteuid() == 0:  # pgserver runs the server as the "pgserver" user when started by root
         cmd = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(cmd)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    # The server inherits pg_ctl's output: never a pipe (it would stay open), a log file instead.
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
 
 
 def postgres_restart() -> dict:
@@ -195,9 +196,9 @@ def postgres_restart() -> dict:
             t0 = time.monotonic()
             pg_ctl(inst.pg_folder, "-m", "immediate", "stop")
             time.sleep(3)
-            pg_ctl(inst.pg_folder, "start")
+            pg_ctl(inst.pg_folder, "-l", str(inst.pg_folder / "restart.log"), "restart")  # postmaster.opts: same options
             down_s = round(time.monotonic() - t0, 1)
-            recovered = time.time()
+            recovered = time.monotonic()
             time.sleep(8)
         result = {"scenario": "postgres-restart", "down_seconds": down_s,
                   **load.summary(inst.env, recovered_after=recovered + 2)}
@@ -285,8 +286,21 @@ def _ping(redis) -> bool:
 
 
 def rq_worker(env: dict, log: Path) -> subprocess.Popen:
+    # A session of its own, like a service unit: RQ's scheduler runs in a child process,
+    # which outlives a SIGKILL of the worker; stop_group() ends both, as systemd would.
     return subprocess.Popen([BIN / "flask", "--app", "wsgi", "worker", "rq"], env=env, cwd=ROOT,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_group(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def job_worker_kill() -> dict:
@@ -301,8 +315,9 @@ def job_worker_kill() -> dict:
                        capture_output=True)
         before = pending(inst.env)
         started = wait_for(lambda: 0 <= pending(inst.env) < before, 300, 0.5)  # it is indexing now
-        worker.kill()
+        worker.kill()  # SIGKILL to the process running the drain
         worker.wait()
+        stop_group(worker, signal.SIGKILL)  # and its scheduler child, as the service manager would
         at_kill = pending(inst.env)
         t0 = time.monotonic()
         worker = rq_worker(inst.env, inst.work / "rq.log")
@@ -310,8 +325,7 @@ def job_worker_kill() -> dict:
         result = {"scenario": "job-worker-kill", "jobs": before, "killed_while_indexing": started,
                   "pending_at_kill": at_kill, "finished_after_restart": finished,
                   "seconds_to_finish": round(time.monotonic() - t0, 1)}
-        worker.terminate()
-        worker.wait(60)
+        stop_group(worker)
         result["verify_clean"], result["verify"] = verify_clean(inst.env)
         result["ok"] = started and 0 < at_kill and finished and result["verify_clean"]
         return result
@@ -338,7 +352,7 @@ def redis_restart() -> dict:
                            capture_output=True)  # index jobs committed while Redis is down
             time.sleep(3)
             redis_proc = start_redis(work)
-            recovered = time.time()
+            recovered = time.monotonic()
             time.sleep(6)
         result = {"scenario": "redis-restart", **load.summary(inst.env, recovered_after=recovered + 2)}
         worker_alive = worker.poll() is None
@@ -352,8 +366,7 @@ def redis_restart() -> dict:
                         and result["jobs_finished"] and result["ready"] and result["verify_clean"])
         return result
     finally:
-        worker.terminate()
-        worker.wait(60)
+        stop_group(worker)
         inst.close()
         redis_proc.terminate()
         redis_proc.wait(10)

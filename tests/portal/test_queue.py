@@ -417,3 +417,22 @@ def test_readyz_reports_the_queue(app, client, make_article):
     body = client.get("/readyz").get_json()
     assert body["status"] == "ready", body
     assert body["checks"]["queue"] == f"ok ({app.config['QUEUE_NAME']}: 1 waiting, 0 failed)"
+
+
+def test_a_drain_killed_mid_way_holds_the_lock_for_seconds_only(app):
+    """The drain lock is renewed while a drain runs and expires DRAIN_LOCK_TTL after its
+    holder stops renewing (a worker killed with SIGKILL): not after the whole job timeout."""
+    from portal.jobs import tasks
+    from portal.jobs.connection import key, redis_for
+
+    r = redis_for(app)
+    lock = r.lock(key(app, "drain-lock"), timeout=tasks.DRAIN_LOCK_TTL, thread_local=False)
+    assert lock.acquire(blocking=False)
+    try:
+        ttl = r.pttl(key(app, "drain-lock"))
+        assert 0 < ttl <= tasks.DRAIN_LOCK_TTL * 1000
+        stop = tasks._keep_renewed(lock)
+        stop.set()  # the holder dies: nobody renews, the key expires on its own
+        assert r.pttl(key(app, "drain-lock")) <= tasks.DRAIN_LOCK_TTL * 1000
+    finally:
+        lock.release()
