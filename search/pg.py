@@ -72,8 +72,10 @@ class PgSearchEngine:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (store.lock_key(self.prefix, "write"),))
         self.dsn = dsn
+        # check: a connection is tested as it is handed out (one round trip), so after a database
+        # restart no query fails on a connection the pool still held (bench/faults.py).
         self._pool = ConnectionPool(dsn, min_size=1, max_size=pool_size, configure=_register, open=True,
-                                    name=f"search-{self.prefix}")
+                                    name=f"search-{self.prefix}", check=ConnectionPool.check_connection)
         self._names: store.Names | None = None
         self._error: Exception | None = None
         self._checked = 0.0

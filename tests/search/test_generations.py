@@ -189,3 +189,24 @@ def test_no_temp_files_left(tmp_path):
     leftovers = [p for p in tmp_path.rglob("*.tmp")]
     assert leftovers == []
     assert os.path.exists(tmp_path / (tmp_path / "CURRENT").read_text().strip() / "vectors" / "vectors.npz")
+
+
+def test_postgresql_connections_dropped_by_the_server_are_replaced(open_engine, backend, make_docs):
+    """After PostgreSQL drops every connection (a restart, a failover), the next queries and
+    writes succeed: the pool checks a connection before handing it out."""
+    if backend != "postgresql":
+        pytest.skip("connections are the PostgreSQL backend's")
+    import psycopg
+
+    eng = open_engine()
+    eng.index(make_docs())
+    assert eng.query("printer jam")[0].id == "article:1"
+    dsn, _prefix = open_engine.location("idx")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        dropped = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+    assert dropped >= 1
+    for _ in range(3):
+        assert eng.query("printer jam")[0].id == "article:1"
+    assert eng.index([Document("after", "After the restart", "written once the server is back")]) == 1
+    assert eng.count() == len(make_docs()) + 1
