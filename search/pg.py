@@ -257,7 +257,7 @@ class PgSearchEngine:
                               SELECT doc_id, passage, embedding FROM {names.chunk}
                               ORDER BY embedding <#> %s LIMIT %s) c
                             JOIN {names.doc} d ON d.id = c.doc_id WHERE TRUE {where}""",
-                        (qvec, qvec, count, *params))
+                        (qvec, qvec, count, *params), prepare=False)  # never a cached generic plan
             seen: dict[str, tuple[str, float, str]] = {}
             for doc_id, passage, s in sorted(cur.fetchall(), key=lambda r: -r[2]):
                 seen.setdefault(doc_id, (doc_id, float(s), passage))
