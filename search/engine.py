@@ -185,7 +185,12 @@ class SearchEngine:
         """Upsert documents (batch by batch, each batch committed atomically)."""
         self._usable()
         return index_batches(docs, self.embedder, self.config, lambda entries: self._write(entries, []),
-                             progress, INDEX_BATCH)
+                             progress, INDEX_BATCH, known=self._known)
+
+    def _known(self, doc_ids) -> dict:
+        """Vectors the live generation holds for these documents, by chunk key (an index of
+        another model holds none)."""
+        return self._state().vectors.known(doc_ids)
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents by id; returns how many were present."""

@@ -30,7 +30,7 @@ from .engine import check_args, check_mode
 from .fusion import fuse
 from .pg_text import clean, quote_lexeme, segment
 from .pipeline import index_batches
-from .types import Document, Hit, SearchConfig
+from .types import Document, Hit, IndexMismatchError, SearchConfig
 
 REFRESH_INTERVAL = 0.5        # how often a reader looks whether a rebuild switched generations
 COUNT_INTERVAL = 10.0         # how often the chunk count (exact or HNSW?) is refreshed
@@ -44,6 +44,11 @@ def _register(conn) -> None:
 
     register_vector(conn)
     conn.commit()
+
+
+def _array(value) -> np.ndarray:
+    """A pgvector value as float32 (psycopg hands back a Vector or an ndarray)."""
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, np.float32)
 
 
 class PgSearchEngine:
@@ -132,7 +137,22 @@ class PgSearchEngine:
         """Upsert documents (batch by batch, each batch one transaction)."""
         self._current()
         return index_batches(docs, self.embedder, self.config, lambda entries: self.write_entries(entries, []),
-                             progress, INDEX_BATCH)
+                             progress, INDEX_BATCH, known=self._known)
+
+    def _known(self, doc_ids, names: store.Names | None = None) -> dict:
+        """{chunk key: vector} the live generation (or ``names``) holds for these documents."""
+        def work(cur, current):
+            cur.execute(f"SELECT key, embedding FROM {(names or current).chunk} "
+                        "WHERE doc_id = ANY(%s) AND key <> ''", (list(doc_ids),))
+            return {key: _array(vec) for key, vec in cur.fetchall()}
+
+        if names is not None:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                return work(cur, None)
+        try:
+            return self._retrying(work, read=False)
+        except IndexMismatchError:  # another model's or layout's index: nothing to reuse
+            return {}
 
     def delete(self, ids: Iterable[str]) -> int:
         wanted = list(dict.fromkeys(str(i) for i in ids))
@@ -286,7 +306,7 @@ class PgSearchEngine:
             mean = cur.fetchone()[0]
             if mean is None:
                 return []
-            q = np.asarray(mean.to_numpy() if hasattr(mean, "to_numpy") else mean, np.float32)
+            q = _array(mean)
             q /= max(float(np.linalg.norm(q)), 1e-12)
             return self._semantic(cur, names, q, filters, limit, exclude=doc_id)
 
@@ -363,7 +383,7 @@ def write_batch(cur, names: store.Names, text_config: str, entries, deletes) -> 
     term document frequencies right (the caller holds the write lock)."""
     import json
 
-    ids = [doc.id for doc, _c, _v in entries]
+    ids = [e.doc.id for e in entries]
     gone = list(dict.fromkeys([*ids, *deletes]))
     if gone:
         cur.execute(f"""UPDATE {names.term} t SET df = t.df - x.n FROM (
@@ -378,12 +398,12 @@ def write_batch(cur, names: store.Names, text_config: str, entries, deletes) -> 
               || setweight(to_tsvector(%s::regconfig, %s), 'C'))""",
         [(doc.id, doc.version or "", json.dumps({str(k): str(v) for k, v in doc.fields.items()}), len(chunks),
           text_config, segment(clean(doc.title)), text_config, segment(clean(" ".join(doc.tags))),
-          text_config, segment(clean(doc.body))) for doc, chunks, _v in entries])
-    with cur.copy(f"COPY {names.chunk} (doc_id, ord, passage, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
-        copy.set_types(["text", "int4", "text", "vector"])
-        for doc, chunks, vectors in entries:
-            for i, (passage, vec) in enumerate(zip(chunks, vectors)):
-                copy.write_row((doc.id, i, clean(passage), np.asarray(vec, np.float32)))
+          text_config, segment(clean(doc.body))) for doc, chunks, _v, _k in entries])
+    with cur.copy(f"COPY {names.chunk} (doc_id, ord, passage, embedding, key) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.set_types(["text", "int4", "text", "vector", "text"])
+        for doc, chunks, vectors, keys in entries:
+            for i, (passage, vec, key) in enumerate(zip(chunks, vectors, keys)):
+                copy.write_row((doc.id, i, clean(passage), np.asarray(vec, np.float32), key))
     cur.execute(f"""INSERT INTO {names.term} (term, df)
                     SELECT lexeme, count(*) FROM {names.doc} d, unnest(tsvector_to_array(d.tsv)) lexeme
                     WHERE d.id = ANY(%s) GROUP BY lexeme

@@ -70,10 +70,17 @@ class PgRebuild:
         self._check_open()
         added = 0
         for batch in batched(docs, 256):
-            entries = embed_documents(batch, self._engine.embedder, self._engine.config)
+            entries = embed_documents(batch, self._engine.embedder, self._engine.config, self._known)
             self._engine.write_entries(entries, [], names=self._names)
             added += len(batch)
         return added
+
+    def _known(self, doc_ids) -> dict:
+        """Vectors to reuse: the live generation's (if it has this layout), then what this
+        rebuild already wrote."""
+        known = self._engine._known(doc_ids)
+        known.update(self._engine._known(doc_ids, names=self._names))
+        return known
 
     def flush(self, checkpoint: str) -> None:
         """Record ``checkpoint``: everything added before it is already committed."""

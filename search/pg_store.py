@@ -5,7 +5,8 @@
     search_state            key -> JSON: "current" {generation, embedder, dim, schema_version},
                             "staging" {generation, embedder, dim, checkpoint} during a rebuild
     search_doc_<n>          one row per document: version, facets (jsonb), tsvector (GIN)
-    search_chunk_<n>        one row per chunk: passage and vector (pgvector, HNSW on the live one)
+    search_chunk_<n>        one row per chunk: passage, vector (pgvector, HNSW on the live one) and
+                            the key of its embedded text (pipeline.chunk_key)
     search_term_<n>         document frequency of every lexeme (picks a query's rarest terms)
 
 A rebuild fills generation n+1 while n serves; its commit switches "current" and drops n in
@@ -20,7 +21,7 @@ import zlib
 
 from .types import REINDEX_HINT, IndexMismatchError
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2  # 2: search_chunk_<n>.key (reuse of unchanged chunks' vectors)
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
@@ -84,7 +85,8 @@ def create_generation(cur, prefix: str, generation: int, dim: int, *, hnsw: bool
     cur.execute(f"CREATE INDEX {n.doc}_tsv ON {n.doc} USING gin (tsv)")
     cur.execute(f"""CREATE TABLE {n.chunk} (
         doc_id text NOT NULL REFERENCES {n.doc} (id) ON DELETE CASCADE, ord int NOT NULL,
-        passage text NOT NULL, embedding vector({int(dim)}) NOT NULL, PRIMARY KEY (doc_id, ord))""")
+        passage text NOT NULL, embedding vector({int(dim)}) NOT NULL, key text NOT NULL DEFAULT '',
+        PRIMARY KEY (doc_id, ord))""")
     cur.execute(f"CREATE TABLE {n.term} (term text PRIMARY KEY, df int NOT NULL)")
     if hnsw:
         create_hnsw(cur, n)

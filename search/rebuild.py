@@ -77,11 +77,18 @@ class Rebuild:
         self._check_open()
         added = 0
         for batch in batched(docs, 256):
-            self._pending.extend(embed_documents(batch, self._engine.embedder, self._engine.config))
+            self._pending.extend(embed_documents(batch, self._engine.embedder, self._engine.config,
+                                                 self._known))
             added += len(batch)
             if len(self._pending) >= AUTO_PERSIST_DOCS:
                 self._persist()
         return added
+
+    def _known(self, doc_ids) -> dict:
+        """Vectors to reuse: the live generation's, then what this rebuild already staged."""
+        known = self._engine._known(doc_ids)
+        known.update(self._data.known(doc_ids))
+        return known
 
     def _persist(self) -> None:
         if self._pending:

@@ -71,12 +71,15 @@ class VectorData:
     vectors: np.ndarray          # float32 (n_chunks, dim)
     chunks: list[str]
     token: str = ""
+    keys: list[str] | None = None  # chunk_key per chunk ("" where unknown: stores written before keys)
     ann: object | None = None
     _index: dict = field(default_factory=dict, repr=False)
     _facet_codes: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         self._index = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        if self.keys is None or len(self.keys) != len(self.chunks):
+            self.keys = [""] * len(self.chunks)
         self.chunk_doc = np.repeat(np.arange(len(self.ids)), np.diff(self.offsets))
 
     # ----------------------------------------------------------------- build
@@ -84,9 +87,10 @@ class VectorData:
     def empty(cls, dim: int) -> "VectorData":
         return cls(dim, [], [], [], np.zeros(1, np.int64), np.zeros((0, dim), np.float32), [])
 
-    def upsert(self, entries: Sequence[tuple[str, str, Mapping[str, str], list[str], np.ndarray]]) -> "VectorData":
-        """New snapshot with ``entries`` (id, version, facets, chunk texts, vectors) replacing same ids."""
-        latest = {e[0]: e for e in entries}  # last one wins inside a batch too
+    def upsert(self, entries: Sequence) -> "VectorData":
+        """New snapshot with ``entries`` (pipeline.Entry: doc, chunks, vectors, keys) replacing
+        the same ids."""
+        latest = {e.doc.id: e for e in entries}  # last one wins inside a batch too
         keep = [i for i, doc_id in enumerate(self.ids) if doc_id not in latest]
         return self._rebuilt(keep, list(latest.values()))
 
@@ -98,17 +102,30 @@ class VectorData:
     def _rebuilt(self, keep: list[int], new) -> "VectorData":
         rows = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in keep]
         old_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        mats = [self.vectors[old_rows]] + [np.asarray(e[4], np.float32) for e in new]
-        counts = [int(self.offsets[i + 1] - self.offsets[i]) for i in keep] + [len(e[3]) for e in new]
+        mats = [self.vectors[old_rows]] + [np.asarray(e.vectors, np.float32) for e in new]
+        counts = [int(self.offsets[i + 1] - self.offsets[i]) for i in keep] + [len(e.chunks) for e in new]
+        old = old_rows.tolist()
         return VectorData(
             self.dim,
-            [self.ids[i] for i in keep] + [e[0] for e in new],
-            [self.versions[i] for i in keep] + [e[1] for e in new],
-            [self.facets[i] for i in keep] + [dict(e[2]) for e in new],
+            [self.ids[i] for i in keep] + [e.doc.id for e in new],
+            [self.versions[i] for i in keep] + [e.doc.version for e in new],
+            [self.facets[i] for i in keep] + [dict(e.doc.fields) for e in new],
             np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64),
             np.concatenate(mats).reshape(-1, self.dim) if mats else np.zeros((0, self.dim), np.float32),
-            [self.chunks[r] for r in old_rows.tolist()] + [c for e in new for c in e[3]],
+            [self.chunks[r] for r in old] + [c for e in new for c in e.chunks],
+            keys=[self.keys[r] for r in old] + [k for e in new for k in e.keys],
         )
+
+    def known(self, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """{chunk key: vector} held for these documents (pipeline.Known)."""
+        out = {}
+        for doc_id in doc_ids:
+            i = self._index.get(doc_id)
+            if i is not None:
+                for r in range(int(self.offsets[i]), int(self.offsets[i + 1])):
+                    if self.keys[r]:
+                        out[self.keys[r]] = self.vectors[r]
+        return out
 
     # ----------------------------------------------------------------- disk
     def save(self, folder: Path, ann_threshold: int) -> None:
@@ -123,7 +140,7 @@ class VectorData:
         else:
             self.ann = None
         meta = json.dumps({"ids": self.ids, "versions": self.versions, "facets": self.facets,
-                           "chunks": self.chunks, "token": self.token}, ensure_ascii=False)
+                           "chunks": self.chunks, "keys": self.keys, "token": self.token}, ensure_ascii=False)
         tmp = folder / f".{STORE_FILE}.{self.token}.tmp"
         with open(tmp, "wb") as fh:
             np.savez(fh, vectors=self.vectors, offsets=self.offsets,
@@ -145,7 +162,7 @@ class VectorData:
             meta = json.loads(z["meta"].tobytes().decode("utf-8"))
             data = cls(dim, meta["ids"], meta["versions"], meta["facets"],
                        z["offsets"].astype(np.int64), z["vectors"].astype(np.float32, copy=False),
-                       meta["chunks"], meta["token"])
+                       meta["chunks"], meta["token"], meta.get("keys"))
         if len(data.vectors) > ann_threshold:
             ann_path = folder / f"ann-{data.token}.usearch"
             if ann_path.exists():

@@ -8,6 +8,7 @@ from search import Document, HashEmbedder, SearchConfig, SearchEngine, highlight
 from search.analysis import terms
 from search.chunking import chunk_text, document_chunks
 from search.fusion import ranked, relative_score, rrf
+from search.pipeline import Entry
 from search.vectors import VectorData, measure_recall
 
 
@@ -97,7 +98,8 @@ def test_store_switches_to_ann_and_matches_exact(tmp_path):
     vecs = rng.standard_normal((n, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     data = VectorData.empty(dim).upsert(
-        [(f"d{i}", "1", {"grp": str(i % 3)}, [f"c{i}"], vecs[i:i + 1]) for i in range(n)])
+        [Entry(Document(f"d{i}", "", "", (), {"grp": str(i % 3)}, "1"), [f"c{i}"], vecs[i:i + 1], [f"k{i}"])
+         for i in range(n)])
     data.save(tmp_path, ann_threshold=1000)
     loaded = VectorData.load(tmp_path, dim, ann_threshold=1000)
     exact = VectorData.load(tmp_path, dim, ann_threshold=10**9)
