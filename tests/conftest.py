@@ -106,7 +106,12 @@ def _fresh_request_globals(app):
 
 @pytest.fixture
 def app(tmp_path):
-    app = make_app(tmp_path)
+    yield from running_app(make_app(tmp_path))
+
+
+def running_app(app):
+    """Body of an ``app`` fixture: tables and taxonomy created, one app context open for the
+    test, everything (search engine, connections, a PostgreSQL test database) closed after."""
     _fresh_request_globals(app)
     with app.app_context():
         _db.create_all()

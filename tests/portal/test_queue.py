@@ -20,17 +20,15 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
-from sqlalchemy.engine import make_url
 
 from kb import jobs
 from kb.search_service import search_articles
-from kb.taxonomy import seed_taxonomy
 from portal.extensions import db as _db
 from portal.jobs.beat import Beat
 from portal.jobs.connection import queue_for, worker_connection
 from portal.jobs.tasks import run_periodic
 from portal.search_ext import holder
-from tests.conftest import _fresh_request_globals, csrf_token_from, make_app
+from tests.conftest import csrf_token_from, make_app, running_app
 
 REDIS_URL = os.environ.get("HELPDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,21 +80,7 @@ def _rq_app(tmp_path, queue_name, **overrides):
 @pytest.fixture
 def app(tmp_path, queue_name):
     """conftest's app, with WORKER=rq on this test's queue (the other fixtures use it)."""
-    app = _rq_app(tmp_path, queue_name)
-    _fresh_request_globals(app)
-    with app.app_context():
-        _db.create_all()
-        seed_taxonomy(_db.session)
-        _db.session.commit()
-        yield app
-        _db.session.remove()
-        app.extensions["helpdesk_search"].close()
-        _db.engine.dispose()
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() == "postgresql":
-        from tests import pg
-
-        pg.drop_database(url.database)
+    yield from running_app(_rq_app(tmp_path, queue_name))
 
 
 def work(app) -> bool:
