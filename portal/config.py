@@ -91,7 +91,9 @@ class Settings:
     SECRET_KEY: str = ""
     INDEX_PATH: str = ""
     UPLOAD_PATH: str = ""
-    EMBEDDING_MODEL: str = ""  # "" = bundled all-MiniLM-L6-v2, "hash" = test embedder, else a path
+    # "" = bundled all-MiniLM-L6-v2, "int8" = the same quantised to int8 (faster encoding),
+    # "hash" = test embedder, else a model folder ("int8:PATH" quantises that one)
+    EMBEDDING_MODEL: str = ""
     # "thread": the in-process worker (embedded default); "rq": jobs and schedules on Redis
     # through RQ (`flask worker rq`, docs/deploy.md); "off": nothing runs in the background.
     WORKER: str = field(default="thread", metadata={"parse": _choice(("thread", "rq", "off"))})
@@ -186,8 +188,10 @@ def resolve(settings: Settings, default_instance: str) -> dict:
                           f"{PREFIX}DATABASE_URL or {PREFIX}SEARCH_DATABASE_URL to postgresql://...")
     if settings.WORKER == "rq" and not settings.REDIS_URL:
         raise ConfigError(f"{PREFIX}WORKER=rq needs {PREFIX}REDIS_URL (for example redis://127.0.0.1:6379/0)")
-    if model and model != "hash" and not Path(model).exists():
-        raise ConfigError(f"{PREFIX}EMBEDDING_MODEL={model!r}: no such folder (use a sentence-transformers model path, or leave empty for the bundled model)")
+    folder = model[len("int8:"):] if model.startswith("int8:") else model
+    if folder and folder not in ("hash", "int8") and not Path(folder).exists():
+        raise ConfigError(f"{PREFIX}EMBEDDING_MODEL={model!r}: no such folder (use a sentence-transformers model path, "
+                          "leave empty for the bundled model, or int8 for the bundled model quantised)")
     return {
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": settings.SECRET_KEY or _instance_secret(instance),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -17,6 +18,7 @@ import numpy as np
 from .analysis import terms
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+INT8 = "int8"  # load_embedder("int8") / "int8:PATH": dynamically quantised model, name + "-int8"
 
 
 @runtime_checkable
@@ -45,7 +47,13 @@ def _normalise(m: np.ndarray) -> np.ndarray:
 class SentenceTransformerEmbedder:
     """sentence-transformers model loaded from a local folder, never downloaded."""
 
-    def __init__(self, model_path: str | Path | None = None):
+    def __init__(self, model_path: str | Path | None = None, *, quantize: str | None = None):
+        """``quantize="int8"``: the Linear layers' weights become int8 (per output channel),
+        activations are quantised per batch at run time (torch dynamic quantisation, CPU).
+        The name gets an "-int8" suffix: its vectors differ slightly, so an index built
+        with one variant refuses queries from the other."""
+        if quantize not in (None, INT8):
+            raise ValueError(f"unknown quantisation {quantize!r} (only {INT8!r})")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
@@ -64,6 +72,10 @@ class SentenceTransformerEmbedder:
         same = path.resolve() == default.resolve()
         self.name = DEFAULT_MODEL_NAME if same else (
             path.parent.name if path.name == "model" else path.name)
+        self.quantize = quantize
+        if quantize == INT8:
+            self.model = _quantize_int8(self.model)
+            self.name += "-" + INT8
         # HF fast tokenizers raise "Already borrowed" when shared across threads.
         self._lock = threading.Lock()
 
@@ -75,6 +87,25 @@ class SentenceTransformerEmbedder:
                                     normalize_embeddings=True, convert_to_numpy=True,
                                     show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)
+
+
+def _quantize_int8(model):
+    """Dynamic int8 quantisation of every ``nn.Linear`` (in place), per-channel weights.
+
+    Per-channel scales keep the vectors much closer to fp32 than the per-tensor default
+    (mean cosine 0.98 against 0.95 on stackfaq texts) at the same speed. torch marks
+    ``torch.ao.quantization`` deprecated (in favour of torchao, which targets GPUs); only
+    its two deprecation notices are silenced, and only around this call."""
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated",
+                                category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+                                category=UserWarning)
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig},
+                                dtype=torch.qint8, inplace=True)
 
 
 class HashEmbedder:
@@ -107,7 +138,12 @@ class HashEmbedder:
 
 
 def load_embedder(spec: str | None) -> Embedder:
-    """"hash" -> HashEmbedder; None or "" -> the default MiniLM; else a model folder."""
+    """"hash" -> HashEmbedder; None or "" -> the default MiniLM; "int8" -> the default MiniLM
+    quantised to int8; "int8:PATH" -> that model folder quantised; else a model folder."""
+    if spec == INT8:
+        return SentenceTransformerEmbedder(quantize=INT8)
+    if spec and spec.startswith(INT8 + ":"):
+        return SentenceTransformerEmbedder(spec[len(INT8) + 1:] or None, quantize=INT8)
     if spec == "hash":
         return HashEmbedder()
     if spec and spec.startswith("hash-") and spec[5:].isdigit():

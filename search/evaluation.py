@@ -3,7 +3,7 @@
 The corpus is indexed into a temporary index through exactly the same engine
 and pipeline as production, so the numbers measure what users get.
 
-    python -m search.evaluation DATASET_DIR --mode hybrid [--json] [--embedder hash|PATH]
+    python -m search.evaluation DATASET_DIR --mode hybrid [--json] [--embedder hash|int8|PATH]
 """
 from __future__ import annotations
 
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     parser.add_argument("dataset_dir")
     parser.add_argument("--mode", choices=["keyword", "semantic", "hybrid"], default="hybrid")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--embedder", default=None, help='"hash" or a model folder (default: MiniLM)')
+    parser.add_argument("--embedder", default=None, help='"hash", "int8" (MiniLM quantised), a model folder or '
+                        '"int8:FOLDER" (default: MiniLM)')
     parser.add_argument("--dsn", default=None, help="evaluate the PostgreSQL backend in this database")
     args = parser.parse_args(argv)
     result = run_eval(args.dataset_dir, mode=args.mode, embedder=load_embedder(args.embedder), dsn=args.dsn)

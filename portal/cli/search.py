@@ -74,7 +74,10 @@ def work(once: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--backend", type=click.Choice(["local", "postgresql"]), default=None,
               help="Search backend to evaluate (default: the configured HELPDESK_SEARCH_BACKEND).")
-def evaluate(dataset_dir: str, mode: str, as_json: bool, backend: str | None) -> None:
+@click.option("--embedder", "embedder_spec", default=None, metavar="SPEC",
+              help='Embedder to evaluate: "int8", "hash", a model folder, "int8:FOLDER" '
+                   "(default: the configured HELPDESK_EMBEDDING_MODEL).")
+def evaluate(dataset_dir: str, mode: str, as_json: bool, backend: str | None, embedder_spec: str | None) -> None:
     """Evaluate retrieval on a BEIR-layout data set (corpus.jsonl, queries.jsonl, qrels/test.tsv).
 
     The corpus goes into a temporary index of its own (a folder, or PostgreSQL tables that are
@@ -90,7 +93,13 @@ def evaluate(dataset_dir: str, mode: str, as_json: bool, backend: str | None) ->
     if backend == "postgresql" and not url.startswith("postgresql"):
         raise click.ClickException("--backend postgresql needs HELPDESK_SEARCH_DATABASE_URL or "
                                    "HELPDESK_DATABASE_URL set to a PostgreSQL database with pgvector.")
-    embedder = h.embedder() if mode != "keyword" else _keyword_embedder()
+    if mode == "keyword":
+        embedder = _keyword_embedder()
+    elif embedder_spec is not None:
+        from search import load_embedder
+        embedder = load_embedder(embedder_spec or None)
+    else:
+        embedder = h.embedder()
     try:
         result = run_eval(dataset_dir, mode=mode, embedder=embedder, config=h.config(),
                           dsn=libpq_url(url) if backend == "postgresql" else None)
@@ -102,6 +111,8 @@ def evaluate(dataset_dir: str, mode: str, as_json: bool, backend: str | None) ->
         return
     click.echo(f"backend    {result['backend']}")
     click.echo(f"mode       {result['mode']}")
+    if mode != "keyword":
+        click.echo(f"embedder   {embedder.name}")
     for key in ("ndcg@10", "recall@5", "recall@10", "mrr@10"):
         click.echo(f"{key:10} {result[key]:.4f}")
     click.echo(f"queries    {result['queries']}")

@@ -34,6 +34,15 @@ def test_bad_model_path_fails_at_start(tmp_path):
         resolve(Settings.from_env({"HELPDESK_EMBEDDING_MODEL": str(tmp_path / "nope")}), str(tmp_path))
 
 
+def test_int8_model_setting(tmp_path):
+    """"int8" quantises the bundled model; "int8:PATH" a folder, which must exist."""
+    for value in ("int8", f"int8:{tmp_path}"):
+        cfg = resolve(Settings.from_env({"HELPDESK_EMBEDDING_MODEL": value}), str(tmp_path))
+        assert cfg["EMBEDDING_MODEL"] == value
+    with pytest.raises(ConfigError, match="HELPDESK_EMBEDDING_MODEL"):
+        resolve(Settings.from_env({"HELPDESK_EMBEDDING_MODEL": f"int8:{tmp_path / 'nope'}"}), str(tmp_path))
+
+
 def test_database_url_must_be_a_url(tmp_path):
     with pytest.raises(ConfigError, match="HELPDESK_DATABASE_URL"):
         resolve(Settings.from_env({"HELPDESK_DATABASE_URL": "helpdesk.db"}), str(tmp_path))
