@@ -12,7 +12,6 @@ import sys
 import threading
 from collections import Counter
 from datetime import timedelta
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from kb.db import utcnow
 from kb.mail_send import CLAIM_MINUTES
 from kb.notifications import notify
 from portal.outbox import send_outbox
-from tests.channels.smtp_fixture import HOST, Received, SMTPServer, free_port
+from tests.channels.smtp_fixture import HOST, SMTPServer, _Collect, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = """
@@ -34,11 +33,11 @@ print(send_outbox(create_app(json.loads(sys.argv[1]))), flush=True)
 """
 
 
-class StallFirst:
+class StallFirst(_Collect):
     """Accepts mail, but holds the first message in DATA until ``release`` is set."""
 
     def __init__(self, server: SMTPServer):
-        self.server = server
+        super().__init__(server)
         self.holding = threading.Event()
         self.release = threading.Event()
         self.calls = 0
@@ -48,9 +47,7 @@ class StallFirst:
         if self.calls == 1:
             self.holding.set()
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
-        msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        self.server.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg))
-        return "250 Message accepted"
+        return await super().handle_DATA(server, session, envelope)
 
 
 @pytest.fixture

@@ -45,13 +45,19 @@ def test_reindexing_unchanged_documents_encodes_nothing(open_engine, make_docs):
     assert [(h.id, round(h.score, 6)) for h in eng.query("printer jam tray", limit=5)] == before
 
 
-def test_an_edit_re_embeds_only_the_windows_it_changed(open_engine):
+def indexed_long_doc(open_engine):
+    """(embedder, engine, document, windows encoded) after indexing one long article."""
     emb = CountingEmbedder()
     eng = open_engine(embedder=emb)
     doc = long_doc("article:long")
     eng.index([doc])
     windows = len(emb.encoded)
     emb.encoded.clear()
+    return emb, eng, doc, windows
+
+
+def test_an_edit_re_embeds_only_the_windows_it_changed(open_engine):
+    emb, eng, doc, windows = indexed_long_doc(open_engine)
 
     edited = dataclasses.replace(doc, body=doc.body + " The fix: restart the print spooler service.",
                                  version="v2")
@@ -70,12 +76,7 @@ def test_an_edit_re_embeds_only_the_windows_it_changed(open_engine):
 
 
 def test_a_title_change_re_embeds_every_window(open_engine):
-    emb = CountingEmbedder()
-    eng = open_engine(embedder=emb)
-    doc = long_doc("article:long")
-    eng.index([doc])
-    windows = len(emb.encoded)
-    emb.encoded.clear()
+    emb, eng, doc, windows = indexed_long_doc(open_engine)
     eng.index([dataclasses.replace(doc, title="Printer guide", version="v2")])
     assert len(emb.encoded) == windows  # the title heads every embedded window
 
