@@ -62,9 +62,12 @@ PG_TESTS := tests/kb/test_tickets.py tests/kb/test_ticket_work.py tests/kb/test_
 	tests/kb/test_insight_sla_people.py tests/kb/test_indexing.py tests/kb/test_draft_dedup.py \
 	tests/kb/test_ticket_similarity.py tests/portal/test_suggestion_pages.py
 
+# Two pytest-xdist workers (tests/conftest.py keeps each file, and the browser tests, on one).
+TEST_WORKERS ?= 2
+
 test: install-dev
-	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest -q --database postgresql $(PG_TESTS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --database postgresql $(PG_TESTS)
 
 bench: install
 	$(BIN)/python bench/index_throughput.py --n 300

@@ -37,6 +37,15 @@ def pytest_configure(config):
     DATABASE = config.getoption("--database")
 
 
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite on two pytest-xdist workers (``-n 2 --dist loadgroup``): a
+    file's tests stay on one worker, so its module fixtures run once, and the browser tests
+    share one live portal (its real-model demo index is built once, not once per worker)."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group("e2e" if path.startswith("tests/e2e/") else path))
+
+
 def database_url_for(tmp_path) -> str:
     """A fresh, empty-schema database for one app: a SQLite file, or a PostgreSQL database
     copied from the session's template (schema and taxonomy already in it)."""
