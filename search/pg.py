@@ -37,6 +37,9 @@ COUNT_INTERVAL = 10.0         # how often the chunk count (exact or HNSW?) is re
 INDEX_BATCH = 256
 RANK_WEIGHTS = "{0.1, 0.5, 0.75, 1.0}"  # D, C (body), B (tags), A (title): title twice the body
 EF_SEARCH_MAX = 1000          # pgvector's upper bound for hnsw.ef_search
+# HNSW candidates asked for at least: bench/pg_vectors.py measured ef 200 at recall 0.99-1.0 for
+# 4-6 ms (ef 80: 0.88-0.95), and bench/scale.py's 157,080 chunks gave recall 0.63 at 80.
+ANN_MIN_CANDIDATES = 200
 
 
 def _register(conn) -> None:
@@ -270,7 +273,7 @@ class PgSearchEngine:
     def _semantic_ann(self, cur, names, qvec, where, params, k, docs, total):
         """HNSW candidates, widened until ``k`` documents pass the filters; None: go exact."""
         per_doc = max(1.0, total / max(1, docs))
-        count = int(min(total, EF_SEARCH_MAX, max(40, 4 * k, 2 * k * per_doc)))
+        count = int(min(total, EF_SEARCH_MAX, max(ANN_MIN_CANDIDATES, 4 * k, 2 * k * per_doc)))
         while True:
             cur.execute(f"SET LOCAL hnsw.ef_search = {count}")
             cur.execute(f"""SELECT c.doc_id, c.passage, -(c.embedding <#> %s) AS s FROM (
