@@ -63,6 +63,18 @@ def _users(session, rng):
     return ids
 
 
+def seed_people(session, rng):
+    """Taxonomy, users and teams, committed: (ids, members, owner, subs, lead_of)."""
+    from kb.taxonomy import seed_taxonomy
+
+    seed_taxonomy(session)
+    ids = _users(session, rng)
+    members, owner, subs = _teams(session, rng, ids)
+    lead_of = {team_id: ids["lead"][i] for i, team_id in enumerate(members)}
+    session.commit()
+    return ids, members, owner, subs, lead_of
+
+
 def _teams(session, rng, ids):
     """Six teams, each with a lead and three or four agents (two agents sit in two teams);
     every top category is owned by one team."""
@@ -126,7 +138,6 @@ def build(path: Path, n: int, seed: int = 11) -> dict:
     """The database through the real migrations, then N tickets in bulk (cached)."""
     from flask_migrate import upgrade
 
-    from kb.taxonomy import seed_taxonomy
     from kb.tickets import Ticket
     from portal import create_app
     from portal.extensions import db
@@ -142,11 +153,7 @@ def build(path: Path, n: int, seed: int = 11) -> dict:
     with app.app_context():
         upgrade()
         session = db.session
-        seed_taxonomy(session)
-        ids = _users(session, rng)
-        members, owner, subs = _teams(session, rng, ids)
-        lead_of = {team_id: ids["lead"][i] for i, team_id in enumerate(members)}
-        session.commit()
+        ids, members, owner, subs, lead_of = seed_people(session, rng)
         start = time.perf_counter()
         for done in range(0, n, CHUNK):
             rows = [_ticket(rng, now, titles, ids, members, owner, subs, lead_of)

@@ -383,8 +383,7 @@ def load_tickets(app, n: int, real, pool_size: int, seed: int = 11) -> dict:
     from flask_migrate import upgrade
     from sqlalchemy import insert, text
 
-    from bench.queue_timing import _teams, _ticket, _users
-    from kb.taxonomy import seed_taxonomy
+    from bench.queue_timing import _ticket, seed_people
     from kb.ticket_similarity import embedding_text
     from kb.tickets import Ticket
     from portal.extensions import db
@@ -403,11 +402,7 @@ def load_tickets(app, n: int, real, pool_size: int, seed: int = 11) -> dict:
         upgrade()
         out["migrations_s"] = round(time.perf_counter() - t0, 1)
         session = db.session
-        seed_taxonomy(session)
-        ids = _users(session, rng)
-        members, owner, subs = _teams(session, rng, ids)
-        lead_of = {team_id: ids["lead"][i] for i, team_id in enumerate(members)}
-        session.commit()
+        ids, members, owner, subs, lead_of = seed_people(session, rng)
         raw = db.engine.raw_connection()
         pg = raw.driver_connection
         nrng = np.random.default_rng(seed)
