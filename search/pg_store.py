@@ -1,4 +1,5 @@
-"""PostgreSQL layout of the search index: a state table and one table set per generation.
+"""PostgreSQL layout of the search index (a state table and one table set per generation) and
+the writes of one batch into a generation.
 
 ::
 
@@ -19,6 +20,9 @@ import json
 import re
 import zlib
 
+import numpy as np
+
+from .pg_text import clean, segment
 from .types import REINDEX_HINT, IndexMismatchError
 
 PG_SCHEMA_VERSION = 2  # 2: search_chunk_<n>.key (reuse of unchanged chunks' vectors)
@@ -119,3 +123,33 @@ def check_current(state: dict | None, embedder_name: str, dim: int, where: str) 
 def manifest(generation: int, embedder_name: str, dim: int) -> dict:
     return {"generation": generation, "embedder": embedder_name, "dim": dim,
             "schema_version": PG_SCHEMA_VERSION}
+
+
+def write_batch(cur, names: Names, text_config: str, entries, deletes) -> None:
+    """Replace the rows of ``entries`` and remove ``deletes`` in one generation, keeping the
+    term document frequencies right (the caller holds the write lock)."""
+    ids = [e.doc.id for e in entries]
+    gone = list(dict.fromkeys([*ids, *deletes]))
+    if gone:
+        cur.execute(f"""UPDATE {names.term} t SET df = t.df - x.n FROM (
+                          SELECT lexeme, count(*) AS n FROM {names.doc} d, unnest(tsvector_to_array(d.tsv)) lexeme
+                          WHERE d.id = ANY(%s) GROUP BY lexeme) x WHERE t.term = x.lexeme""", (gone,))
+        cur.execute(f"DELETE FROM {names.doc} WHERE id = ANY(%s)", (gone,))
+    if not entries:
+        return
+    cur.executemany(
+        f"""INSERT INTO {names.doc} (id, version, fields, chunks, tsv) VALUES (%s, %s, %s, %s,
+              setweight(to_tsvector(%s::regconfig, %s), 'A') || setweight(to_tsvector(%s::regconfig, %s), 'B')
+              || setweight(to_tsvector(%s::regconfig, %s), 'C'))""",
+        [(doc.id, doc.version or "", json.dumps({str(k): str(v) for k, v in doc.fields.items()}), len(chunks),
+          text_config, segment(clean(doc.title)), text_config, segment(clean(" ".join(doc.tags))),
+          text_config, segment(clean(doc.body))) for doc, chunks, _v, _k in entries])
+    with cur.copy(f"COPY {names.chunk} (doc_id, ord, passage, embedding, key) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.set_types(["text", "int4", "text", "vector", "text"])
+        for doc, chunks, vectors, keys in entries:
+            for i, (passage, vec, key) in enumerate(zip(chunks, vectors, keys)):
+                copy.write_row((doc.id, i, clean(passage), np.asarray(vec, np.float32), key))
+    cur.execute(f"""INSERT INTO {names.term} (term, df)
+                    SELECT lexeme, count(*) FROM {names.doc} d, unnest(tsvector_to_array(d.tsv)) lexeme
+                    WHERE d.id = ANY(%s) GROUP BY lexeme
+                    ON CONFLICT (term) DO UPDATE SET df = {names.term}.df + excluded.df""", (ids,))
